@@ -1,0 +1,2 @@
+//! The only module with `unsafe`: thin wrappers over ioctl, pread/pwrite, mmap and
+//! memfd. Every `unsafe` block carries a `SAFETY:` comment.
