@@ -99,3 +99,102 @@ pub trait Backend: Send + Sync {
     /// Resets the device.
     fn reset(&self, kind: ResetKind) -> Result<()>;
 }
+
+/// Largest answer accepted from `GET_INFO` / `GET_REGION_INFO`; a kernel asking for
+/// more is treated as hostile.
+pub const MAX_INFO_ARGSZ: u32 = 64 * 1024;
+
+/// Runs an info ioctl the way VFIO expects: call with `initial` bytes (with `argsz` and,
+/// for region info, `index` filled in by `prepare`), and when the kernel reports a
+/// larger `argsz` (capabilities did not fit), call again with that size.
+///
+/// `call` performs the ioctl on the buffer. Returns the whole buffer of the last call. Never grows beyond [`MAX_INFO_ARGSZ`] and never loops more than 4 times.
+pub fn query_grow(
+    op: &str,
+    initial: usize,
+    mut prepare: impl FnMut(&mut [u8]),
+    mut call: impl FnMut(&mut [u8]) -> Result<()>,
+) -> Result<Vec<u8>> {
+    let mut size = initial;
+    for _ in 0..4 {
+        let mut buf = vec![0u8; size];
+        let argsz = u32::try_from(size)
+            .map_err(|_| BackendError::Invalid(format!("{op}: argsz overflow")))?;
+        buf[..4].copy_from_slice(&argsz.to_le_bytes());
+        prepare(&mut buf);
+        call(&mut buf)?;
+        let want = crate::uapi::wire::le32(&buf, 0).unwrap_or(0);
+        if want > MAX_INFO_ARGSZ {
+            return Err(BackendError::Invalid(format!(
+                "{op}: kernel asks for argsz {want}, over {MAX_INFO_ARGSZ}"
+            )));
+        }
+        let want = want as usize;
+        if want <= size {
+            // The kernel only rewrites argsz when the capabilities did not fit.
+            return Ok(buf);
+        }
+        size = want;
+    }
+    Err(BackendError::Invalid(format!("{op}: argsz kept growing")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_once_then_returns_full_answer() {
+        let mut calls = vec![];
+        let out = query_grow(
+            "t",
+            24,
+            |_| {},
+            |b| {
+                calls.push(b.len());
+                b[0..4].copy_from_slice(&56u32.to_le_bytes());
+                if b.len() >= 56 {
+                    b[55] = 0xAA;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(calls, vec![24, 56]);
+        assert_eq!(out.len(), 56);
+        assert_eq!(out[55], 0xAA);
+    }
+
+    #[test]
+    fn hostile_growth_is_refused() {
+        let r = query_grow(
+            "t",
+            24,
+            |_| {},
+            |b| {
+                b[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+                Ok(())
+            },
+        );
+        assert!(matches!(r, Err(BackendError::Invalid(_))));
+        let mut n = 24u32;
+        let r = query_grow(
+            "t",
+            24,
+            |_| {},
+            |b| {
+                n += 8;
+                b[0..4].copy_from_slice(&n.to_le_bytes());
+                Ok(())
+            },
+        );
+        assert!(matches!(r, Err(BackendError::Invalid(_))));
+        let r = query_grow(
+            "t",
+            24,
+            |_| {},
+            |_| Err(BackendError::errno("x", libc::ENOTTY)),
+        );
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ENOTTY));
+    }
+}
