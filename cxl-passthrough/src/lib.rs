@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod plan;
 pub mod regs;
+pub mod runtime;
 pub mod uapi;
 
 #[allow(unsafe_code)]

@@ -1,0 +1,13 @@
+//! The device runtime: what a VMM instantiates for one passed-through CXL device.
+
+pub mod comp_regs;
+pub mod hdm_lock;
+pub mod overlay;
+pub mod ratelimit;
+
+pub use comp_regs::CompRegs;
+pub use hdm_lock::{DecoderState, HdmLockError, lock_decoder0, read_decoder0};
+pub use overlay::Overlay;
+
+#[cfg(test)]
+mod tests;
