@@ -1,11 +1,15 @@
 //! The device runtime: what a VMM instantiates for one passed-through CXL device.
 
 pub mod comp_regs;
+pub mod desc;
+pub mod device;
 pub mod hdm_lock;
 pub mod overlay;
 pub mod ratelimit;
 
 pub use comp_regs::CompRegs;
+pub use desc::DeviceDesc;
+pub use device::{CxlDevice, DeviceError, DeviceState, MemoryHooks, NoHooks};
 pub use hdm_lock::{DecoderState, HdmLockError, lock_decoder0, read_decoder0};
 pub use overlay::Overlay;
 

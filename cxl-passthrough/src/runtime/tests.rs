@@ -44,7 +44,10 @@ impl Backend for Fake {
         if self.fail.load(Ordering::SeqCst) {
             return Err(BackendError::errno("read", libc::EIO));
         }
-        assert!(buf.len() == 4 && off.is_multiple_of(4), "fake only takes dwords");
+        assert!(
+            buf.len() == 4 && off.is_multiple_of(4),
+            "fake only takes dwords"
+        );
         buf.copy_from_slice(&self.get(off).to_le_bytes());
         Ok(4)
     }
@@ -52,7 +55,10 @@ impl Backend for Fake {
         if self.fail.load(Ordering::SeqCst) {
             return Err(BackendError::errno("write", libc::EIO));
         }
-        assert!(buf.len() == 4 && off.is_multiple_of(4), "fake only takes dwords");
+        assert!(
+            buf.len() == 4 && off.is_multiple_of(4),
+            "fake only takes dwords"
+        );
         let v = u32::from_le_bytes(buf.try_into().unwrap());
         self.log.lock().unwrap().push((off, v));
         self.set(off, v);

@@ -1,0 +1,346 @@
+//! [`CxlDevice`]: the assembled runtime object a VMM instantiates per device.
+//!
+//! It owns the plan (window, BAR split), the overlay, and the device's lifecycle:
+//! `boot()` locks HDM decoder 0 at the window before any vCPU runs; `reset()` fences the
+//! device, lets the VMM take the device memory away from the guest, resets, re-locks and
+//! re-verifies, and stays fenced if anything fails.
+
+use std::fs::File;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use log::{error, info};
+use thiserror::Error;
+use vm_memory::{FileOffset, MmapRegion};
+
+use super::comp_regs::CompRegs;
+use super::desc::DeviceDesc;
+use super::hdm_lock::{DecoderState, HdmLockError, lock_decoder0, read_decoder0};
+use super::overlay::Overlay;
+use crate::backend::{Backend, BackendError, ResetKind};
+use crate::plan::{BarPlan, BarPlanError, MappedArea, Window, plan_bar};
+
+/// Why a device cannot be set up or operated.
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    /// Decoder 0 was not committed by firmware.
+    #[error(
+        "device decoder 0 is not firmware-committed: only firmware-committed CXL Type-2 devices are supported \
+         (guest-programmed decoders are not implemented)"
+    )]
+    NotFirmwareCommitted,
+    /// The window is smaller than the device memory.
+    #[error("window of {window:#x} bytes cannot hold {dpa:#x} bytes of device memory")]
+    WindowTooSmall {
+        /// Window size.
+        window: u64,
+        /// DPA size.
+        dpa: u64,
+    },
+    /// The kernel does not allow mmap of the DPA region (early BOS kernels).
+    #[error(
+        "the kernel does not advertise mmap on the DPA region (region {0}); device memory cannot be mapped into \
+         the guest without VM exits"
+    )]
+    DpaNotMappable(u32),
+    /// The BAR could not be planned.
+    #[error("component BAR: {0}")]
+    Bar(#[from] BarPlanError),
+    /// Locking decoder 0 failed.
+    #[error("boot-time HDM lock: {0}")]
+    Lock(#[from] HdmLockError),
+    /// A backend operation failed.
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    /// Mapping memory failed.
+    #[error("mapping {what}: {source}")]
+    Map {
+        /// What was being mapped.
+        what: String,
+        /// The error.
+        source: vm_memory::mmap::MmapRegionError,
+    },
+    /// The device is fenced after a failed reset.
+    #[error("device is fenced after a failed reset: {0}")]
+    Fenced(String),
+    /// The VMM's memory hook failed.
+    #[error("memory hook: {0}")]
+    Hook(String),
+}
+
+/// Lifecycle state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceState {
+    /// Planned, decoder not yet locked.
+    Ready,
+    /// Decoder 0 locked at the window.
+    Locked(DecoderState),
+    /// A reset is in progress.
+    Resetting,
+    /// A reset failed; the guest sees all-ones and its writes are dropped.
+    Fenced(String),
+}
+
+/// What the VMM does with the device memory around a reset.
+pub trait MemoryHooks {
+    /// Takes the device memory away from the guest (remove the memslot / stop DMA).
+    fn quiesce(&mut self) -> Result<(), String>;
+    /// Gives it back after a successful reset and re-lock.
+    fn restore(&mut self) -> Result<(), String>;
+}
+
+/// Hooks for VMMs that keep nothing mapped across a reset.
+#[derive(Debug, Default)]
+pub struct NoHooks;
+
+impl MemoryHooks for NoHooks {
+    fn quiesce(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn restore(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// One passed-through CXL Type-2 device.
+pub struct CxlDevice {
+    backend: Arc<dyn Backend>,
+    desc: DeviceDesc,
+    window: Window,
+    bar_plan: BarPlan,
+    overlay: Arc<Overlay>,
+    state: Mutex<DeviceState>,
+}
+
+impl std::fmt::Debug for CxlDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CxlDevice")
+            .field("desc", &self.desc)
+            .field("window", &self.window)
+            .field("bar_plan", &self.bar_plan)
+            .finish()
+    }
+}
+
+impl CxlDevice {
+    /// Plans the device: checks it is supported, splits its component BAR, builds the
+    /// overlay. Nothing is written to the device.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        desc: DeviceDesc,
+        window: Window,
+        page_size: u64,
+    ) -> Result<Self, DeviceError> {
+        if !desc.firmware_committed {
+            return Err(DeviceError::NotFirmwareCommitted);
+        }
+        if window.size < desc.dpa.size {
+            return Err(DeviceError::WindowTooSmall {
+                window: window.size,
+                dpa: desc.dpa.size,
+            });
+        }
+        if !desc.dpa.mmap {
+            return Err(DeviceError::DpaNotMappable(desc.dpa.index));
+        }
+        let sparse = if desc.bar.mmap {
+            desc.sparse_areas.clone()
+        } else {
+            Vec::new()
+        };
+        let bar_plan = plan_bar(
+            desc.bar.size,
+            desc.component.offset,
+            desc.component.size,
+            &sparse,
+            page_size,
+        )?;
+        let regs = CompRegs::new(
+            backend.clone(),
+            desc.comp_regs.file_offset,
+            desc.comp_regs.size,
+            desc.comp_regs_base_in_block,
+        );
+        let overlay = Arc::new(Overlay::new(
+            regs,
+            desc.hdm.block_offset,
+            desc.hdm.decoder_count,
+        ));
+        Ok(Self {
+            backend,
+            desc,
+            window,
+            bar_plan,
+            overlay,
+            state: Mutex::new(DeviceState::Ready),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, DeviceState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The device description.
+    pub fn desc(&self) -> &DeviceDesc {
+        &self.desc
+    }
+
+    /// The CFMWS window.
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
+    /// The component-BAR plan.
+    pub fn bar_plan(&self) -> &BarPlan {
+        &self.bar_plan
+    }
+
+    /// The overlay to register for the component block (`bar_gpa + overlay range`).
+    pub fn overlay(&self) -> Arc<Overlay> {
+        self.overlay.clone()
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Current lifecycle state.
+    pub fn current_state(&self) -> DeviceState {
+        self.state().clone()
+    }
+
+    /// Locks HDM decoder 0 at the window. Call before any vCPU runs; errors are fatal.
+    pub fn boot(&self) -> Result<DecoderState, DeviceError> {
+        let mut st = self.state();
+        if let DeviceState::Fenced(why) = &*st {
+            return Err(DeviceError::Fenced(why.clone()));
+        }
+        let decoder = self.lock()?;
+        info!(
+            "cxl: decoder 0 locked at {:#x}+{:#x} (committed={}, locked={})",
+            decoder.base, decoder.size, decoder.committed, decoder.locked
+        );
+        *st = DeviceState::Locked(decoder);
+        Ok(decoder)
+    }
+
+    fn lock(&self) -> Result<DecoderState, DeviceError> {
+        self.overlay.unprotect_all();
+        let regs = self.overlay.comp_regs();
+        let d = lock_decoder0(
+            regs,
+            self.desc.hdm.block_offset,
+            self.window.base,
+            self.desc.dpa.size,
+        )?;
+        self.overlay.protect_decoder(0);
+        Ok(d)
+    }
+
+    /// Reads decoder 0 back through COMP_REGS.
+    pub fn decoder0(&self) -> Result<DecoderState, DeviceError> {
+        Ok(read_decoder0(
+            self.overlay.comp_regs(),
+            self.desc.hdm.block_offset,
+        )?)
+    }
+
+    /// Maps the device memory (for the guest at the window base, and for DMA).
+    pub fn map_dpa(&self) -> Result<MmapRegion, DeviceError> {
+        self.map("DPA region", self.desc.dpa.file_offset, self.desc.dpa.size)
+    }
+
+    /// Maps every directly mapped area of the component BAR.
+    pub fn map_sparse(&self) -> Result<Vec<(MappedArea, MmapRegion)>, DeviceError> {
+        self.bar_plan
+            .mapped
+            .iter()
+            .map(|a| {
+                let off = self
+                    .desc
+                    .bar
+                    .file_offset
+                    .checked_add(a.offset)
+                    .ok_or_else(|| {
+                        DeviceError::Backend(BackendError::Invalid(
+                            "BAR file offset overflows".into(),
+                        ))
+                    })?;
+                Ok((*a, self.map("component BAR area", off, a.size)?))
+            })
+            .collect()
+    }
+
+    fn map(&self, what: &str, file_offset: u64, size: u64) -> Result<MmapRegion, DeviceError> {
+        let src = self.backend.mmap_source(file_offset)?;
+        let fd = src.fd.try_clone_to_owned().map_err(|e| BackendError::Io {
+            op: "dup device fd".into(),
+            source: e,
+        })?;
+        let size = usize::try_from(size)
+            .map_err(|_| BackendError::Invalid(format!("{what}: size too large")))?;
+        MmapRegion::from_file(FileOffset::new(File::from(fd), src.offset), size).map_err(|source| {
+            DeviceError::Map {
+                what: what.into(),
+                source,
+            }
+        })
+    }
+
+    /// Resets the device and re-locks decoder 0.
+    ///
+    /// The overlay is fenced and `hooks.quiesce()` runs before the reset (the DPA mapping
+    /// is not used while resetting). On success the decoder is locked again and verified,
+    /// the fence lifted and `hooks.restore()` called. On failure the device stays fenced,
+    /// the memory stays quiesced and the error is returned.
+    pub fn reset(
+        &self,
+        kind: ResetKind,
+        hooks: &mut dyn MemoryHooks,
+    ) -> Result<DecoderState, DeviceError> {
+        self.fenced_transition(hooks, |hooks| {
+            hooks.quiesce().map_err(DeviceError::Hook)?;
+            self.backend.reset(kind)?;
+            Ok(())
+        })
+    }
+
+    /// Re-locks decoder 0 after a reset the guest triggered itself (FLR or CXL reset
+    /// written to config space and performed by the kernel). Same failure rules as
+    /// [`CxlDevice::reset`].
+    pub fn relock_after_guest_reset(
+        &self,
+        hooks: &mut dyn MemoryHooks,
+    ) -> Result<DecoderState, DeviceError> {
+        self.fenced_transition(hooks, |_| Ok(()))
+    }
+
+    /// Runs `step` with the overlay fenced, then re-locks and restores; settles the state.
+    fn fenced_transition(
+        &self,
+        hooks: &mut dyn MemoryHooks,
+        step: impl FnOnce(&mut dyn MemoryHooks) -> Result<(), DeviceError>,
+    ) -> Result<DecoderState, DeviceError> {
+        let mut st = self.state();
+        *st = DeviceState::Resetting;
+        self.overlay.set_fenced(true);
+        let result = step(&mut *hooks).and_then(|()| {
+            let d = self.lock()?;
+            hooks.restore().map_err(DeviceError::Hook)?;
+            Ok(d)
+        });
+        match result {
+            Ok(d) => {
+                self.overlay.set_fenced(false);
+                *st = DeviceState::Locked(d);
+                info!("cxl: reset done, decoder 0 re-locked at {:#x}", d.base);
+                Ok(d)
+            }
+            Err(e) => {
+                error!("cxl: reset failed, device stays fenced: {e}");
+                *st = DeviceState::Fenced(e.to_string());
+                Err(e)
+            }
+        }
+    }
+}
