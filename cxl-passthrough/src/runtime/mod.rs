@@ -1,5 +1,6 @@
 //! The device runtime: what a VMM instantiates for one passed-through CXL device.
 
+pub mod bar_forward;
 pub mod comp_regs;
 pub mod desc;
 pub mod device;
