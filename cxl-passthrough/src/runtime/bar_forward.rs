@@ -22,7 +22,9 @@ pub struct BarForward {
 
 impl std::fmt::Debug for BarForward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BarForward").field("bar_file_offset", &self.bar_file_offset).finish()
+        f.debug_struct("BarForward")
+            .field("bar_file_offset", &self.bar_file_offset)
+            .finish()
     }
 }
 
@@ -30,11 +32,19 @@ impl BarForward {
     /// Creates the handler for a BAR at `bar_file_offset` planned as `plan`. Register a
     /// [`ForwardedRange`] for each range of `plan.forwarded`.
     pub fn new(backend: Arc<dyn Backend>, bar_file_offset: u64, plan: BarPlan) -> Self {
-        Self { backend, bar_file_offset, plan, errors: RateLimit::new(8, 4096) }
+        Self {
+            backend,
+            bar_file_offset,
+            plan,
+            errors: RateLimit::new(8, 4096),
+        }
     }
 
     fn allowed(&self, offset: u64, len: usize) -> bool {
-        let Some(last) = offset.checked_add(len as u64).and_then(|e| e.checked_sub(1)) else {
+        let Some(last) = offset
+            .checked_add(len as u64)
+            .and_then(|e| e.checked_sub(1))
+        else {
             return false;
         };
         matches!(len, 1 | 2 | 4 | 8)

@@ -7,6 +7,7 @@ pub mod device;
 pub mod hdm_lock;
 pub mod overlay;
 pub mod ratelimit;
+pub mod report;
 
 pub use comp_regs::CompRegs;
 pub use desc::DeviceDesc;
