@@ -315,7 +315,7 @@ mod tests {
         assert!(s.ioctl_val(fd, 0x1234, 0).is_err());
         assert!(s.ioctl_buf(fd, 0x1234, &mut [0u8; 64]).is_err());
         // A device name without NUL.
-        let e = s.ioctl_new_fd(fd, VFIO_GROUP_GET_DEVICE_FD, &mut *b"0000:01:00.0".to_vec());
+        let e = s.ioctl_new_fd(fd, VFIO_GROUP_GET_DEVICE_FD, &mut b"0000:01:00.0".to_vec());
         assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EINVAL));
         // A well-formed request on a non-VFIO fd reaches the kernel and fails there.
         let mut ok = [0u8; 32];
