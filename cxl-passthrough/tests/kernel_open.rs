@@ -93,6 +93,7 @@ fn full_tree() -> Tree {
         driver: Some("vfio-pci"),
         cdev: true,
         group_node: true,
+        iommu_node: true,
     }
 }
 
@@ -260,6 +261,32 @@ fn bdf_without_cdev_falls_back_to_the_group() {
             group_id: "7".into(),
             bdf: BDF.into(),
         }
+    );
+}
+
+/// Debian's 7.3 kernel (no IOMMUFD, no VFIO_DEVICE_CDEV) still creates
+/// `vfio-dev/vfio0` in sysfs, but neither `/dev/vfio/devices/vfio0` nor `/dev/iommu`:
+/// the group path must be taken.
+#[test]
+fn vfio_dev_in_sysfs_without_iommufd_uses_the_group() {
+    let (_root, paths) = tree(
+        "noiommufd",
+        Tree {
+            iommu_node: false,
+            ..full_tree()
+        },
+    );
+    let plan = locate::resolve(&DeviceLocator::Bdf(BDF.into()), &paths).unwrap();
+    assert!(matches!(plan, OpenPlan::Group { .. }), "{plan:?}");
+    // An explicit cdev still goes to iommufd, and reports the missing /dev/iommu.
+    let e = open_err(
+        kernel(Script::default()),
+        DeviceLocator::Cdev(paths.dev.join("vfio/devices/vfio3")),
+        &paths,
+    );
+    assert!(
+        matches!(e, OpenError::PathMissing(ref p) if p.ends_with("iommu")),
+        "{e}"
     );
 }
 

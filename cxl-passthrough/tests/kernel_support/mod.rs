@@ -392,6 +392,8 @@ pub struct Tree {
     pub cdev: bool,
     /// Whether `/dev/vfio/7` exists.
     pub group_node: bool,
+    /// Whether `/dev/iommu` exists.
+    pub iommu_node: bool,
 }
 
 /// The device the fake tree describes.
@@ -431,6 +433,8 @@ pub fn fake_tree(tag: &str, t: &Tree) -> TempTree {
         File::create(dev.join("vfio/7")).unwrap();
     }
     File::create(dev.join("vfio/vfio")).unwrap();
-    File::create(dev.join("iommu")).unwrap();
+    if t.iommu_node {
+        File::create(dev.join("iommu")).unwrap();
+    }
     TempTree(root)
 }

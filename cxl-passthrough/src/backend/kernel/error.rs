@@ -27,9 +27,6 @@ pub enum OpenError {
         /// The bound driver's name, or `none`.
         driver: String,
     },
-    /// The device has no VFIO character device (kernel without `CONFIG_VFIO_DEVICE_CDEV`).
-    #[error("{0} has no vfio-dev cdev (kernel without CONFIG_VFIO_DEVICE_CDEV?)")]
-    NoCdev(String),
     /// The IOMMU group is not viable: another device of the group is bound to a
     /// non-VFIO driver.
     #[error("IOMMU group {0} is not viable (bind every device of the group to vfio-pci)")]
