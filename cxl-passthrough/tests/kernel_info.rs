@@ -197,3 +197,52 @@ fn answers_shorter_than_asked_or_garbage_do_not_panic() {
     assert_eq!(got.len(), 32);
     assert_eq!(wire::le32(&got, 0), Some(0));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// One scripted kernel reply: an errno, or success with this argsz written back.
+    fn reply() -> impl Strategy<Value = Result<u32, i32>> {
+        prop_oneof![
+            (0u32..200).prop_map(Ok),
+            any::<u32>().prop_map(Ok),
+            prop::sample::select(vec![libc::EINTR, libc::ENOTTY, libc::EINVAL, libc::EFAULT])
+                .prop_map(Err),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the kernel answers, info queries end (no panic, bounded calls) and a
+        /// successful answer is exactly the last buffer the kernel filled.
+        #[test]
+        fn any_kernel_answer_is_survived(script in prop::collection::vec(reply(), 1..12)) {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let c2 = calls.clone();
+            let mut q: VecDeque<_> = script.into_iter().collect();
+            let sys = FakeSys::new(move |req| {
+                c2.fetch_add(1, Ordering::SeqCst);
+                let r = q.pop_front().unwrap_or(Ok(0));
+                match (req, r) {
+                    (_, Err(e)) => Err(io::Error::from_raw_os_error(e)),
+                    (Req::Buf { buf, .. }, Ok(argsz)) => {
+                        buf[..4].copy_from_slice(&argsz.to_le_bytes());
+                        Ok(0)
+                    }
+                    _ => Ok(0),
+                }
+            });
+            let fd = sys.fd("device");
+            let b = KernelBackend::from_device_fd_with(sys, fd);
+            if let Ok(v) = b.region_info(9) {
+                let argsz = wire::le32(&v, 0).unwrap() as usize;
+                prop_assert!(argsz <= v.len());
+                prop_assert!(v.len() <= cxl_passthrough::backend::MAX_INFO_ARGSZ as usize);
+            }
+            prop_assert!(calls.load(Ordering::SeqCst) <= 4 * (cxl_passthrough::backend::kernel::MAX_EINTR_RETRIES + 1));
+        }
+    }
+}

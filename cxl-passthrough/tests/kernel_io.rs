@@ -179,3 +179,37 @@ fn backend_is_send_and_sync() {
     check::<KernelBackend<FakeSys>>();
     let _: Box<dyn Backend> = Box::new(backend(|_| Ok(0)).0);
 }
+
+/// The real syscall layer on an ordinary file standing in for the device fd: positions,
+/// short reads at end of file, and writes land where the kernel would put them.
+#[test]
+fn real_syscalls_on_a_file() {
+    let dir = kernel_support::temp_dir("realio");
+    let path = dir.join("regions");
+    std::fs::write(&path, (0u8..64).collect::<Vec<u8>>()).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let b = KernelBackend::from_device_fd(f.into());
+    let mut buf = [0u8; 4];
+    assert_eq!(b.read(0x10, 4, &mut buf).unwrap(), 4);
+    assert_eq!(buf, [0x14, 0x15, 0x16, 0x17]);
+    // 2 bytes left before end of file: a short read, reported as such.
+    assert_eq!(b.read(0x30, 0xE, &mut buf).unwrap(), 2);
+    assert_eq!(buf[..2], [0x3E, 0x3F]);
+    assert_eq!(b.write(0x20, 0, &[0xAA, 0xBB]).unwrap(), 2);
+    assert_eq!(
+        std::fs::read(&path).unwrap()[0x20..0x23],
+        [0xAA, 0xBB, 0x22]
+    );
+    // Not a VFIO device: reset fails with the kernel's ENOTTY, nothing panics.
+    let e = b.reset(ResetKind::Device).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOTTY));
+    assert_eq!(
+        b.device_info().unwrap_err().raw_os_error(),
+        Some(libc::ENOTTY)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
