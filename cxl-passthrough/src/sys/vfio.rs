@@ -3,7 +3,7 @@
 //!
 //! `vfio-bindings` 0.6.2 carries the VFIO structures and constants but not the request
 //! numbers (they are C macros), and nothing of iommufd. Request numbers are therefore
-//! computed here with [`io`] (the kernel's `_IO(type, nr)`) from the bindings'
+//! computed here with [`io()`] (the kernel's `_IO(type, nr)`) from the bindings'
 //! `VFIO_TYPE` / `VFIO_BASE`, and the iommufd ones from `include/uapi/linux/iommufd.h`.
 //!
 //! The real implementation only issues requests it knows (see [`arg_rule`]), and checks
