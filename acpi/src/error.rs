@@ -49,7 +49,9 @@ pub enum TopologyError {
         base: u64,
     },
     /// An MMIO window of a host bridge is empty, wraps, or (32-bit window) ends above 4 GiB.
-    #[error("host bridge UID {uid}: {kind} window {base:#x}+{size:#x} is empty, wraps or is out of range")]
+    #[error(
+        "host bridge UID {uid}: {kind} window {base:#x}+{size:#x} is empty, wraps or is out of range"
+    )]
     BadMmioWindow {
         /// Host bridge UID.
         uid: u32,

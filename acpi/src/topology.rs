@@ -23,7 +23,9 @@ pub struct MmioWindow {
 impl MmioWindow {
     /// Last byte, `None` if the window is empty or wraps.
     pub fn last(&self) -> Option<u64> {
-        self.size.checked_sub(1).and_then(|s| self.base.checked_add(s))
+        self.size
+            .checked_sub(1)
+            .and_then(|s| self.base.checked_add(s))
     }
 }
 

@@ -42,10 +42,7 @@ fn good_topology_validates() {
 
 #[test]
 fn host_bridge_errors() {
-    assert_eq!(
-        err(|t| t.host_bridges.clear()),
-        TopologyError::NoHostBridge
-    );
+    assert_eq!(err(|t| t.host_bridges.clear()), TopologyError::NoHostBridge);
     assert_eq!(
         err(|t| t.host_bridges[1].uid = 7),
         TopologyError::DuplicateUid(7)

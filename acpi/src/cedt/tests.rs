@@ -86,7 +86,11 @@ fn invalid_topology_produces_no_table() {
 fn acpi_tables_chbs_is_malformed() {
     let mut theirs = Vec::new();
     CxlHostBridge::new(7, CxlVersion::Cxl2, 0xfed0_0000).to_aml_bytes(&mut theirs);
-    assert_eq!(theirs.len(), 27, "acpi_tables fixed its CHBS? then reconsider");
+    assert_eq!(
+        theirs.len(),
+        27,
+        "acpi_tables fixed its CHBS? then reconsider"
+    );
     assert_eq!(encode_chbs(7, 0xfed0_0000).len(), 32);
 }
 

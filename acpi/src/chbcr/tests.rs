@@ -140,9 +140,15 @@ fn invalid_decoders_are_rejected() {
             target_port: 0,
         }))
     };
-    assert_eq!(d(BASE + 0x1000, SIZE), Err(ChbcrError::BaseAlignment(BASE + 0x1000)));
+    assert_eq!(
+        d(BASE + 0x1000, SIZE),
+        Err(ChbcrError::BaseAlignment(BASE + 0x1000))
+    );
     assert_eq!(d(BASE, 0), Err(ChbcrError::Size(0)));
-    assert_eq!(d(BASE, SIZE + 0x10_0000), Err(ChbcrError::Size(SIZE + 0x10_0000)));
+    assert_eq!(
+        d(BASE, SIZE + 0x10_0000),
+        Err(ChbcrError::Size(SIZE + 0x10_0000))
+    );
     assert!(matches!(
         d(0xF000_0000_0000_0000, 0x2000_0000_0000_0000),
         Err(ChbcrError::Wraps { .. })
