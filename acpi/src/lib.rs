@@ -20,6 +20,9 @@ pub mod chbcr;
 mod error;
 pub mod topology;
 
+#[cfg(test)]
+mod proptests;
+
 pub use aml::{build_ssdt, cxl_aml};
 pub use cedt::build_cedt;
 pub use chbcr::{Chbcr, ChbcrConfig, ChbcrError, CommittedDecoder};

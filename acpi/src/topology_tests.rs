@@ -128,7 +128,7 @@ fn window_errors() {
         TopologyError::WindowSize { index: 0, .. }
     ));
     assert!(matches!(
-        err(|t| t.windows[0].base = u64::MAX & !(WINDOW_GRANULE - 1)),
+        err(|t| t.windows[0].base = !(WINDOW_GRANULE - 1)),
         TopologyError::WindowWraps { index: 0, .. }
     ));
     assert_eq!(

@@ -209,3 +209,6 @@ impl MutDeviceMmio for Chbcr {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;
