@@ -135,6 +135,7 @@ get_kernel() {
   echo "$pkg" >"$T/kernel.tmp/package"
   rm -rf "$T/kernel.tmp/root"
   mv "$T/kernel.tmp" "$T/kernel"
+  rm -f "$deb" # ~100 MB; the extracted tree is the cache
   log "guest kernel ready: $pkg"
 }
 
