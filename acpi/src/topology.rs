@@ -270,8 +270,7 @@ impl Topology {
 
     fn validate_window(&self, index: usize, w: &CfmwsWindow) -> Result<(), TopologyError> {
         let count = w.targets.len();
-        let ways_ok = w.eniw().is_some();
-        if !ways_ok {
+        if w.eniw().is_none() {
             return Err(TopologyError::InvalidWays { index, count });
         }
         for (i, &uid) in w.targets.iter().enumerate() {

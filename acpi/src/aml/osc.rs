@@ -62,12 +62,11 @@ pub fn osc_method() -> Vec<u8> {
     let kind = Local(0);
     let granted = Local(1);
 
-    // Status helpers: CDW1 |= bit.
-    let set = |bit: OscStatus| bit as u32;
-    let fail_bit = set(OscStatus::Failure);
-    let uuid_bit = set(OscStatus::UnknownUuid);
-    let rev_bit = set(OscStatus::UnknownRevision);
-    let masked_bit = set(OscStatus::CapabilitiesMasked);
+    // Status updates: CDW1 |= bit.
+    let fail_bit = OscStatus::Failure as u32;
+    let uuid_bit = OscStatus::UnknownUuid as u32;
+    let rev_bit = OscStatus::UnknownRevision as u32;
+    let masked_bit = OscStatus::CapabilitiesMasked as u32;
     let or_fail = Or::new(&cdw1, &cdw1, &fail_bit);
     let or_uuid = Or::new(&cdw1, &cdw1, &uuid_bit);
     let or_rev = Or::new(&cdw1, &cdw1, &rev_bit);
