@@ -1,5 +1,6 @@
 //! The guest CXL topology a VMM describes: host bridges and fixed memory windows.
 
+use acpi_tables::sdt::Sdt;
 use bitfield_struct::bitfield;
 
 use crate::error::TopologyError;
@@ -195,6 +196,24 @@ impl Default for OemIds {
         }
     }
 }
+
+impl OemIds {
+    /// A bare table header (36 bytes, checksummed) for `signature` with these ids;
+    /// Creator ID/Revision are acpi_tables' (`RVAT`, 0x01000000).
+    pub(crate) fn sdt(&self, signature: [u8; 4], revision: u8) -> Sdt {
+        Sdt::new(
+            signature,
+            SDT_HEADER_LEN,
+            revision,
+            self.oem_id,
+            self.oem_table_id,
+            self.oem_revision,
+        )
+    }
+}
+
+/// Size of the standard ACPI table header; CEDT subtables and SSDT AML follow it.
+pub const SDT_HEADER_LEN: u32 = 36;
 
 /// The whole guest CXL description.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -13,9 +13,7 @@ pub use osc::{
 
 use acpi_tables::Aml;
 use acpi_tables::aml::{Device, Name, Path, Scope};
-use acpi_tables::sdt::Sdt;
 
-use crate::cedt::HEADER_LEN;
 use crate::error::TopologyError;
 use crate::topology::Topology;
 
@@ -49,15 +47,7 @@ pub fn cxl_aml(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
 /// The [`cxl_aml`] objects as a standalone SSDT (revision 2, OEM ids from the topology).
 pub fn build_ssdt(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
     let aml = cxl_aml(topology)?;
-    let oem = &topology.oem;
-    let mut sdt = Sdt::new(
-        *b"SSDT",
-        HEADER_LEN as u32,
-        SSDT_REVISION,
-        oem.oem_id,
-        oem.oem_table_id,
-        oem.oem_revision,
-    );
+    let mut sdt = topology.oem.sdt(*b"SSDT", SSDT_REVISION);
     sdt.append_slice(&aml);
     Ok(sdt.as_slice().to_vec())
 }

@@ -6,29 +6,17 @@ mod chbs;
 pub use cfmws::encode_cfmws;
 pub use chbs::{CHBS_LEN, encode_chbs};
 
-use acpi_tables::sdt::Sdt;
-
 use crate::error::TopologyError;
 use crate::topology::Topology;
 
 /// CEDT revision written (QEMU and Linux use 1; revision 2 only adds CSDS).
 pub const CEDT_REVISION: u8 = 1;
-/// Size of the standard ACPI table header; subtables start right after it.
-pub const HEADER_LEN: usize = 36;
 
 /// Builds the CEDT for `topology`: one CHBS (CXL 2.0+, 64 KiB CHBCR) per host bridge in
 /// order, then one CFMWS per window in order. The checksum makes the bytes sum to 0.
 pub fn build_cedt(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
     topology.validate()?;
-    let oem = &topology.oem;
-    let mut sdt = Sdt::new(
-        *b"CEDT",
-        HEADER_LEN as u32,
-        CEDT_REVISION,
-        oem.oem_id,
-        oem.oem_table_id,
-        oem.oem_revision,
-    );
+    let mut sdt = topology.oem.sdt(*b"CEDT", CEDT_REVISION);
     for hb in &topology.host_bridges {
         sdt.append_slice(&encode_chbs(hb.uid, hb.chbcr_base));
     }
