@@ -41,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = validate_layout(d, b, p, c);
     }
     // Error rendering must not panic either.
-    for e in [dev.err(), bar.err(), dpa.err(), comp.err()].into_iter().flatten() {
+    for e in [dev.err(), bar.err(), dpa.err(), comp.err()]
+        .into_iter()
+        .flatten()
+    {
         let _ = e.to_string();
     }
 });
