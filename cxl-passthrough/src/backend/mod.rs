@@ -12,6 +12,9 @@ use std::os::fd::BorrowedFd;
 
 use thiserror::Error;
 
+#[cfg(feature = "sim")]
+pub mod sim;
+
 /// Errors a backend reports. They carry the errno the kernel (or simulator) returned.
 #[derive(Debug, Error)]
 pub enum BackendError {
