@@ -1,6 +1,7 @@
 //! The v2 kernel selftest (`vfio_cxl_type2_test`, spec §9.1) reproduced against the
 //! simulator, plus the simulator-derived v2 checks of §9.3. Answers are decoded with
 //! `uapi::wire` only, as the selftest does.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sim_common;
 
@@ -68,8 +69,8 @@ fn cxl_cap_fields() {
         let f = setup(t);
         assert_eq!((f.cap_hdr.id, f.cap_hdr.version), (6, 1));
         assert!(f.hdm.decoder_count > 0);
-        assert!(f.comp.size > 0 && f.comp.size % 4 == 0);
-        assert!(f.hdm.offset > 0 && f.hdm.offset < f.comp.size && f.hdm.offset % 4 == 0);
+        assert!(f.comp.size > 0 && f.comp.size.is_multiple_of(4));
+        assert!(f.hdm.offset > 0 && f.hdm.offset < f.comp.size && f.hdm.offset.is_multiple_of(4));
         assert_ne!(f.cap.dpa_region_index, !0);
         assert_ne!(f.cap.comp_regs_region_index, !0);
         assert_ne!(f.cap.dpa_region_index, f.cap.comp_regs_region_index);
@@ -78,7 +79,10 @@ fn cxl_cap_fields() {
         // §3.1 step 4 and the spec §3.4 synthetic example.
         assert_eq!(f.comp.size, f.hdm.offset + f.hdm.block_size());
         assert_eq!((f.hdm.offset, f.comp.size), (0x200, 0x230));
-        assert_eq!(f.cap.hdm_regs_offset, f.dev.config().component_offset() + 0x1000);
+        assert_eq!(
+            f.cap.hdm_regs_offset,
+            f.dev.config().component_offset() + 0x1000
+        );
         assert_eq!(f.cap.hdm_regs_bar_index, 2);
         assert_eq!(f.cap.reserved, [0; 3]);
         assert!(f.cap.flags & CXL_V2_CACHE_CAPABLE != 0);
@@ -117,11 +121,23 @@ fn component_bar_sparse_mmap() {
         // Exact v2 carve (§6.3).
         let (co, ce) = (hro - 0x1000, hro - 0x1000 + 0x10000);
         let want: Vec<SparseArea> = match t {
-            Topology::End => vec![SparseArea { offset: 0, size: co }],
-            Topology::Start => vec![SparseArea { offset: ce, size: h.size - ce }],
+            Topology::End => vec![SparseArea {
+                offset: 0,
+                size: co,
+            }],
+            Topology::Start => vec![SparseArea {
+                offset: ce,
+                size: h.size - ce,
+            }],
             _ => vec![
-                SparseArea { offset: 0, size: co },
-                SparseArea { offset: ce, size: h.size - ce },
+                SparseArea {
+                    offset: 0,
+                    size: co,
+                },
+                SparseArea {
+                    offset: ce,
+                    size: h.size - ce,
+                },
             ],
         };
         assert_eq!(areas, want, "{t:?}");
@@ -183,7 +199,9 @@ fn comp_reg_mmap_blocked() {
         let (bar, _) = region(&f.dev, u32::from(f.cap.hdm_regs_bar_index));
         assert!(bar.flags & REGION_FLAG_MMAP != 0);
         assert_eq!(f.cap.hdm_regs_offset % 4096, 0);
-        let e = f.dev.mmap(bar.offset + f.cap.hdm_regs_offset, 4096, Prot::Read);
+        let e = f
+            .dev
+            .mmap(bar.offset + f.cap.hdm_regs_offset, 4096, Prot::Read);
         assert_eq!(e.unwrap_err().0, libc::EINVAL, "{t:?}");
     }
 }
@@ -203,8 +221,10 @@ fn commit_to_committed(f: &V2) {
     let h = f.hdm.offset;
     let ctrl = rd32(&f.dev, b, ctrl_off(f));
     if ctrl & (1 << 10) != 0 {
-        let base = (u64::from(rd32(&f.dev, b, h + 0x14)) << 32) | u64::from(rd32(&f.dev, b, h + 0x10) & SIZE_MASK);
-        let size = (u64::from(rd32(&f.dev, b, h + 0x1C)) << 32) | u64::from(rd32(&f.dev, b, h + 0x18) & SIZE_MASK);
+        let base = (u64::from(rd32(&f.dev, b, h + 0x14)) << 32)
+            | u64::from(rd32(&f.dev, b, h + 0x10) & SIZE_MASK);
+        let size = (u64::from(rd32(&f.dev, b, h + 0x1C)) << 32)
+            | u64::from(rd32(&f.dev, b, h + 0x18) & SIZE_MASK);
         assert_eq!(base, 0);
         assert!(size >= f.dpa.size);
         assert_eq!(ctrl & ((1 << 15) | 0xF000_0000), 0);
@@ -285,17 +305,32 @@ fn dvsec_lock_semantics() {
 fn sim_comp_regs_two_byte_access_is_einval() {
     let f = setup(Topology::End);
     let mut b = [0u8; 2];
-    assert_eq!(f.dev.pread(f.comp.offset, &mut b).unwrap_err().0, libc::EINVAL);
-    assert_eq!(f.dev.pwrite(f.comp.offset + 0x220, &b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev.pread(f.comp.offset, &mut b).unwrap_err().0,
+        libc::EINVAL
+    );
+    assert_eq!(
+        f.dev.pwrite(f.comp.offset + 0x220, &b).unwrap_err().0,
+        libc::EINVAL
+    );
     let mut b = [0u8; 1];
-    assert_eq!(f.dev.pread(f.comp.offset, &mut b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev.pread(f.comp.offset, &mut b).unwrap_err().0,
+        libc::EINVAL
+    );
     // 8 bytes mid-region fails, 8 bytes at the last dword is clamped to 4.
     let mut b = [0u8; 8];
-    assert_eq!(f.dev.pread(f.comp.offset, &mut b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev.pread(f.comp.offset, &mut b).unwrap_err().0,
+        libc::EINVAL
+    );
     assert_eq!(f.dev.pread(f.comp.offset + f.comp.size - 4, &mut b), Ok(4));
     // Misaligned dword.
     let mut b = [0u8; 4];
-    assert_eq!(f.dev.pread(f.comp.offset + 2, &mut b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev.pread(f.comp.offset + 2, &mut b).unwrap_err().0,
+        libc::EINVAL
+    );
     // Zero-length access returns 0.
     assert_eq!(f.dev.pread(f.comp.offset, &mut []), Ok(0));
 }
@@ -304,8 +339,17 @@ fn sim_comp_regs_two_byte_access_is_einval() {
 fn sim_comp_regs_pread_at_size_is_einval() {
     let f = setup(Topology::End);
     let mut b = [0u8; 4];
-    assert_eq!(f.dev.pread(f.comp.offset + f.comp.size, &mut b).unwrap_err().0, libc::EINVAL);
-    assert_eq!(f.dev.pwrite(f.comp.offset + f.comp.size, &b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev
+            .pread(f.comp.offset + f.comp.size, &mut b)
+            .unwrap_err()
+            .0,
+        libc::EINVAL
+    );
+    assert_eq!(
+        f.dev.pwrite(f.comp.offset + f.comp.size, &b).unwrap_err().0,
+        libc::EINVAL
+    );
 }
 
 #[test]
@@ -350,7 +394,10 @@ fn sim_dpa_after_zap_without_recommit_is_eio_and_sigbus() {
     assert!(!f.dev.dpa_active());
     assert_eq!(f.dev.pread(f.dpa.offset, &mut b).unwrap_err().0, libc::EIO);
     assert_eq!(f.dev.pwrite(f.dpa.offset, &b).unwrap_err().0, libc::EIO);
-    assert_eq!(m.probe_read(0, &mut b).unwrap_err().raw_os_error(), Some(libc::EFAULT));
+    assert_eq!(
+        m.probe_read(0, &mut b).unwrap_err().raw_os_error(),
+        Some(libc::EFAULT)
+    );
     // Guest re-commit through COMP_REGS does not reactivate (shadow only).
     let ctrl = f.hdm.offset + 0x20;
     wr32(&f.dev, f.comp.offset, ctrl, 1 << 9);
@@ -389,7 +436,11 @@ fn sim_status2_bits_after_guest_reset() {
         if fail {
             dev.inject(cxl_passthrough::backend::sim::Fault::ResetFails);
         }
-        cfg_write(&dev, d + u64::from(off::CONTROL2), &(1u16 << 2).to_le_bytes());
+        cfg_write(
+            &dev,
+            d + u64::from(off::CONTROL2),
+            &(1u16 << 2).to_le_bytes(),
+        );
         let s2 = cfg16(&dev, d + u64::from(off::STATUS2));
         if fail {
             assert_eq!(s2 & 0b110, 0b100, "error stamped");

@@ -1,5 +1,6 @@
 //! The v3 kernel selftest ("[PATCH v3 09/11]", spec §9.2) reproduced against the
 //! simulator, plus the simulator-derived v3 checks of §9.3.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sim_common;
 
@@ -89,7 +90,10 @@ fn component_bar_sparse_mmap() {
         assert!(h.flags & REGION_FLAG_CAPS != 0);
         let areas = sparse_areas(&raw, h.cap_offset).expect("SPARSE_MMAP");
         assert!(!areas.is_empty());
-        let (lo, hi) = (f.cap.comp_reg_offset, f.cap.comp_reg_offset + f.cap.comp_reg_size);
+        let (lo, hi) = (
+            f.cap.comp_reg_offset,
+            f.cap.comp_reg_offset + f.cap.comp_reg_size,
+        );
         for a in &areas {
             assert!(a.offset + a.size <= lo || a.offset >= hi, "{t:?} {a:?}");
             // Areas are mappable for real and show the BAR's device registers.
@@ -114,7 +118,9 @@ fn comp_regs_cm_cap_array_read() {
 fn dvsec_lock_byte_read() {
     let f = setup(Topology::End);
     let read = |o: u16| Ok::<_, ()>(cfg32(&f.dev, u64::from(o)));
-    let d = find_dvsec(read, CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE).unwrap().unwrap();
+    let d = find_dvsec(read, CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE)
+        .unwrap()
+        .unwrap();
     let b = cfg_read::<1>(&f.dev, u64::from(d.offset + off::LOCK)).unwrap();
     assert_eq!(b[0] & 1, 0);
 }
@@ -127,13 +133,17 @@ fn hdm_decoder_commit_fsm() {
     let orig = rd32(&f.dev, b, ctrl);
     assert_eq!(orig & (COMMIT | COMMITTED), COMMIT | COMMITTED);
     // Firmware snapshot: host HPA in BASE, LOCK_ON_COMMIT kept (no v2-style zeroing).
-    let base = (u64::from(rd32(&f.dev, b, ctrl - 0x0C)) << 32) | u64::from(rd32(&f.dev, b, ctrl - 0x10));
+    let base =
+        (u64::from(rd32(&f.dev, b, ctrl - 0x0C)) << 32) | u64::from(rd32(&f.dev, b, ctrl - 0x10));
     assert_eq!(base, f.dev.config().host_hpa);
     assert!(orig & LOCK != 0);
     wr32(&f.dev, b, ctrl, orig & !COMMIT);
     assert_eq!(rd32(&f.dev, b, ctrl) & (COMMIT | COMMITTED | LOCK), 0);
     wr32(&f.dev, b, ctrl, COMMIT);
-    assert_eq!(rd32(&f.dev, b, ctrl) & (COMMIT | COMMITTED), COMMIT | COMMITTED);
+    assert_eq!(
+        rd32(&f.dev, b, ctrl) & (COMMIT | COMMITTED),
+        COMMIT | COMMITTED
+    );
     wr32(&f.dev, b, ctrl, orig);
     // Observed in code: the restore lands while COMMITTED=1, only COMMIT is honoured.
     assert_eq!(rd32(&f.dev, b, ctrl), 0x600);
@@ -157,11 +167,20 @@ fn sim_comp_regs_multi_dword_access() {
     assert_eq!(f.dev.pread(f.comp.offset, &mut all), Ok(0x10000));
     // Misaligned or non-multiple-of-4, and no clamping past the end.
     let mut b = [0u8; 6];
-    assert_eq!(f.dev.pread(f.comp.offset + 0x1000, &mut b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev.pread(f.comp.offset + 0x1000, &mut b).unwrap_err().0,
+        libc::EINVAL
+    );
     let mut b = [0u8; 4];
-    assert_eq!(f.dev.pread(f.comp.offset + 0x1002, &mut b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev.pread(f.comp.offset + 0x1002, &mut b).unwrap_err().0,
+        libc::EINVAL
+    );
     let mut b = [0u8; 8];
-    assert_eq!(f.dev.pread(f.comp.offset + 0xFFFC, &mut b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev.pread(f.comp.offset + 0xFFFC, &mut b).unwrap_err().0,
+        libc::EINVAL
+    );
     assert_eq!(f.dev.pread(f.comp.offset + 0x10000, &mut []), Ok(0));
 }
 
@@ -190,9 +209,16 @@ fn sim_raw_bar_access_into_block_is_einval() {
         assert_eq!(f.dev.pread(at, &mut b).unwrap_err().0, libc::EINVAL);
         assert_eq!(f.dev.pwrite(at, &b).unwrap_err().0, libc::EINVAL);
         // Outside the block the BAR is ordinary registers.
-        let outside = if f.cap.comp_reg_offset == 0 { 0x10000 } else { 0 };
+        let outside = if f.cap.comp_reg_offset == 0 {
+            0x10000
+        } else {
+            0
+        };
         assert_eq!(f.dev.pread(bar.offset + outside, &mut b), Ok(4));
-        assert_eq!(u32::from_le_bytes(b), SimDevice::bar_marker(f.cap.comp_reg_bar as u8, outside));
+        assert_eq!(
+            u32::from_le_bytes(b),
+            SimDevice::bar_marker(f.cap.comp_reg_bar as u8, outside)
+        );
     }
 }
 
@@ -221,7 +247,13 @@ fn sim_shadow_writes_survive_close_reopen() {
 fn sim_hdm_rw_no_clamp_and_no_reset_gate() {
     let f = setup(Topology::End);
     let mut b = [0u8; 8];
-    assert_eq!(f.dev.pread(f.hdm.offset + f.hdm.size - 4, &mut b).unwrap_err().0, libc::EINVAL);
+    assert_eq!(
+        f.dev
+            .pread(f.hdm.offset + f.hdm.size - 4, &mut b)
+            .unwrap_err()
+            .0,
+        libc::EINVAL
+    );
     assert_eq!(f.dev.pread(f.hdm.offset + f.hdm.size, &mut []), Ok(0));
     assert_eq!(f.dev.pwrite(f.hdm.offset + 8, &[9; 8]), Ok(8));
     let m = f.dev.mmap(f.hdm.offset, 4096, Prot::ReadWrite).unwrap();

@@ -1,5 +1,6 @@
 //! The `Backend` implementation, offset layouts, plain vfio-pci fallbacks and bind
 //! failures.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sim_common;
 
@@ -22,7 +23,9 @@ fn sim_device_is_send_and_sync() {
     let hs: Vec<_> = (0..4)
         .map(|_| {
             let d = d.clone();
-            std::thread::spawn(move || (0..200).for_each(|_| assert_eq!(rd32(&d, comp, 0), 0x0211_0001)))
+            std::thread::spawn(move || {
+                (0..200).for_each(|_| assert_eq!(rd32(&d, comp, 0), 0x0211_0001))
+            })
         })
         .collect();
     hs.into_iter().for_each(|h| h.join().unwrap());
@@ -114,16 +117,28 @@ fn packed_layout_offsets_are_not_index_shifted() {
         assert_eq!(u32::from_le_bytes(b), 0xC0FFEE);
         assert_eq!(src.fd.as_raw_fd(), d.device_fd().as_raw_fd());
         // COMP_REGS is never mappable.
-        assert_eq!(d.mmap_source(comp.offset).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(
+            d.mmap_source(comp.offset).unwrap_err().raw_os_error(),
+            Some(libc::EINVAL)
+        );
     }
 }
 
 #[test]
 fn v2_uncommitted_or_memory_class_binds_plain() {
     for cfg in [
-        SimConfig { firmware_committed: false, ..SimConfig::new(SimRevision::V2) },
-        SimConfig { class_code: 0x05_0210, ..SimConfig::new(SimRevision::V2) },
-        SimConfig { disable_cxl: true, ..SimConfig::new(SimRevision::V3) },
+        SimConfig {
+            firmware_committed: false,
+            ..SimConfig::new(SimRevision::V2)
+        },
+        SimConfig {
+            class_code: 0x05_0210,
+            ..SimConfig::new(SimRevision::V2)
+        },
+        SimConfig {
+            disable_cxl: true,
+            ..SimConfig::new(SimRevision::V3)
+        },
     ] {
         let d = SimDevice::new(cfg).unwrap();
         assert!(!d.is_cxl());
@@ -161,20 +176,53 @@ fn v2_raw_bar_access_reaches_hardware_decoders() {
 
 #[test]
 fn v3_bind_failures_and_config_validation() {
-    let e = SimDevice::new(SimConfig { decoder_count: 2, ..SimConfig::new(SimRevision::V3) }).unwrap_err();
+    let e = SimDevice::new(SimConfig {
+        decoder_count: 2,
+        ..SimConfig::new(SimRevision::V3)
+    })
+    .unwrap_err();
     assert!(matches!(e, SimError::BindFailed { errno, .. } if errno == libc::EOPNOTSUPP));
-    let e = SimDevice::new(SimConfig { firmware_committed: false, ..SimConfig::new(SimRevision::V3) })
-        .unwrap_err();
+    let e = SimDevice::new(SimConfig {
+        firmware_committed: false,
+        ..SimConfig::new(SimRevision::V3)
+    })
+    .unwrap_err();
     assert!(matches!(e, SimError::BindFailed { .. }));
     for bad in [
-        SimConfig { dpa_size: 100 << 20, ..Default::default() },
-        SimConfig { dpa_size: 0, ..Default::default() },
-        SimConfig { decoder_count: 3, ..Default::default() },
-        SimConfig { component_bar: 5, ..Default::default() },
-        SimConfig { bar_size: 96 << 10, ..Default::default() },
-        SimConfig { topology: Topology::Middle, bar_size: 128 << 10, ..Default::default() },
-        SimConfig { topology: Topology::Whole, bar_size: 128 << 10, ..Default::default() },
-        SimConfig { host_hpa: 0x1000, ..Default::default() },
+        SimConfig {
+            dpa_size: 100 << 20,
+            ..Default::default()
+        },
+        SimConfig {
+            dpa_size: 0,
+            ..Default::default()
+        },
+        SimConfig {
+            decoder_count: 3,
+            ..Default::default()
+        },
+        SimConfig {
+            component_bar: 5,
+            ..Default::default()
+        },
+        SimConfig {
+            bar_size: 96 << 10,
+            ..Default::default()
+        },
+        SimConfig {
+            topology: Topology::Middle,
+            bar_size: 128 << 10,
+            ..Default::default()
+        },
+        SimConfig {
+            topology: Topology::Whole,
+            bar_size: 128 << 10,
+            ..Default::default()
+        },
+        SimConfig {
+            host_hpa: 0x1000,
+            ..Default::default()
+        },
     ] {
         assert!(matches!(SimDevice::new(bad), Err(SimError::Config(_))));
     }
@@ -198,7 +246,11 @@ fn whole_bar_topology_has_no_sparse_cap() {
 
 #[test]
 fn multi_decoder_v2() {
-    let d = SimDevice::new(SimConfig { decoder_count: 4, ..SimConfig::new(SimRevision::V2) }).unwrap();
+    let d = SimDevice::new(SimConfig {
+        decoder_count: 4,
+        ..SimConfig::new(SimRevision::V2)
+    })
+    .unwrap();
     let (comp, _) = region(&d, 10);
     assert_eq!(comp.size, 0x200 + 0x10 + 0x20 * 4);
     assert_eq!(rd32(&d, comp.offset, 0x200) & 0xF, 2);
@@ -211,7 +263,11 @@ fn multi_decoder_v2() {
 #[test]
 fn component_bar_other_than_two() {
     for bar in [0u8, 4] {
-        let d = SimDevice::new(SimConfig { component_bar: bar, ..SimConfig::new(SimRevision::V3) }).unwrap();
+        let d = SimDevice::new(SimConfig {
+            component_bar: bar,
+            ..SimConfig::new(SimRevision::V3)
+        })
+        .unwrap();
         let fx = Fixture::new(&d);
         assert_eq!(fx.v3().comp_reg_bar, u32::from(bar));
         let (h, raw) = region(&d, u32::from(bar));

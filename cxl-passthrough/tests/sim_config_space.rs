@@ -1,5 +1,6 @@
 //! Config-space model: PCI semantics on the raw path, DVSEC virtualization per revision
 //! (spec §6.4 v2, §7.7 v3), at every access width.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sim_common;
 
@@ -53,7 +54,10 @@ fn register_locator_points_at_component_block() {
             let loc = find_dvsec(rd, 0x1E98, 8).unwrap().unwrap();
             let o = u64::from(loc.offset);
             let b = RegisterBlock::decode(cfg32(&dev, o + 0xC), cfg32(&dev, o + 0x10));
-            assert_eq!((b.bar, b.block_id, b.offset), (2, 1, dev.config().component_offset()));
+            assert_eq!(
+                (b.bar, b.block_id, b.offset),
+                (2, 1, dev.config().component_offset())
+            );
             let dv = find_dvsec(rd, 0x1E98, 0).unwrap().unwrap();
             assert_eq!((dv.offset, dv.revision, dv.length), (0x100, 2, 0x3C));
             // Device DVSEC capability, ranges.
@@ -61,7 +65,8 @@ fn register_locator_points_at_component_block() {
             assert!(cap & (1 << 2) != 0 && (cap >> 4) & 3 == 1);
             let size_lo = cfg32(&dev, at(off::range_size_lo(0)));
             assert_eq!(size_lo & 3, 3, "valid and active");
-            let size = (u64::from(cfg32(&dev, at(off::range_size_hi(0)))) << 32) | u64::from(size_lo & 0xF000_0000);
+            let size = (u64::from(cfg32(&dev, at(off::range_size_hi(0)))) << 32)
+                | u64::from(size_lo & 0xF000_0000);
             assert_eq!(size, dev.config().dpa_size);
             let base = (u64::from(cfg32(&dev, at(off::range_base_hi(0)))) << 32)
                 | u64::from(cfg32(&dev, at(off::range_base_lo(0))));
@@ -77,7 +82,10 @@ fn v2_control_rules() {
     assert!(cfg16(&dev, at(off::CONTROL)) & 2 != 0);
     cfg_write(&dev, at(off::CONTROL), &0xFFFFu16.to_le_bytes());
     // bits 13, 15 cleared; bit 12 cleared (no P2P in Capability3); bit 1 forced.
-    assert_eq!(cfg16(&dev, at(off::CONTROL)), 0xFFFF & !(1 << 13) & !(1 << 15) & !(1 << 12));
+    assert_eq!(
+        cfg16(&dev, at(off::CONTROL)),
+        !(1 << 13) & !(1 << 15) & !(1 << 12)
+    );
     cfg_write(&dev, at(off::CONTROL), &0u16.to_le_bytes());
     assert_eq!(cfg16(&dev, at(off::CONTROL)), 0x2);
     // Never forwarded to hardware.
@@ -106,7 +114,11 @@ fn v2_lock_and_ranges() {
     let dev = device(SimRevision::V2, Topology::End);
     // Range base writes go to vconfig; reads come from hardware.
     let base_lo = cfg32(&dev, at(off::range_base_lo(0)));
-    cfg_write(&dev, at(off::range_base_lo(0)), &0x1234_5678u32.to_le_bytes());
+    cfg_write(
+        &dev,
+        at(off::range_base_lo(0)),
+        &0x1234_5678u32.to_le_bytes(),
+    );
     assert_eq!(cfg32(&dev, at(off::range_base_lo(0))), base_lo);
     // Capability is read-only.
     let cap = cfg16(&dev, at(off::CAPABILITY));
@@ -176,8 +188,14 @@ fn reads_agree_at_every_width() {
         let dev = device(rev, Topology::Middle);
         for o in (0..0x160u64).step_by(4) {
             let d = cfg32(&dev, o).to_le_bytes();
-            let w = [cfg16(&dev, o).to_le_bytes(), cfg16(&dev, o + 2).to_le_bytes()].concat();
-            let b: Vec<u8> = (0..4).map(|i| cfg_read::<1>(&dev, o + i).unwrap()[0]).collect();
+            let w = [
+                cfg16(&dev, o).to_le_bytes(),
+                cfg16(&dev, o + 2).to_le_bytes(),
+            ]
+            .concat();
+            let b: Vec<u8> = (0..4)
+                .map(|i| cfg_read::<1>(&dev, o + i).unwrap()[0])
+                .collect();
             assert_eq!(d.to_vec(), w, "{rev:?} {o:#x}");
             assert_eq!(d.to_vec(), b, "{rev:?} {o:#x}");
             // An unaligned 3-byte read is split into natural chunks.

@@ -1,4 +1,5 @@
 //! Every injectable fault, observed the way a backend user sees it.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sim_common;
 
@@ -9,6 +10,9 @@ use cxl_passthrough::backend::{Backend, BackendError, ResetKind};
 use cxl_passthrough::uapi::wire::*;
 use sim_common::*;
 
+/// An operation returning its errno, if any.
+type Call<'a> = dyn Fn(&SimDevice) -> Option<i32> + 'a;
+
 fn dev(rev: SimRevision) -> SimDevice {
     device(rev, Topology::Middle)
 }
@@ -17,13 +21,33 @@ fn dev(rev: SimRevision) -> SimDevice {
 fn eio_on_each_op_with_count() {
     let d = dev(SimRevision::V2);
     let comp = d.region_offset(10).unwrap();
-    let ops: [(Op, &dyn Fn(&SimDevice) -> Option<i32>); 6] = [
-        (Op::DeviceInfo, &|d| d.device_info().err().and_then(|e| e.raw_os_error())),
-        (Op::RegionInfo, &|d| d.region_info(2).err().and_then(|e| e.raw_os_error())),
-        (Op::Read, &|d| d.read(comp, 0, &mut [0; 4]).err().and_then(|e| e.raw_os_error())),
-        (Op::Write, &|d| d.write(comp, 0, &[0; 4]).err().and_then(|e| e.raw_os_error())),
-        (Op::Reset, &|d| d.reset(ResetKind::Device).err().and_then(|e| e.raw_os_error())),
-        (Op::Mmap, &|d| d.mmap_source(d.region_offset(9).unwrap()).err().and_then(|e| e.raw_os_error())),
+    let ops: [(Op, &Call<'_>); 6] = [
+        (Op::DeviceInfo, &|d| {
+            d.device_info().err().and_then(|e| e.raw_os_error())
+        }),
+        (Op::RegionInfo, &|d| {
+            d.region_info(2).err().and_then(|e| e.raw_os_error())
+        }),
+        (Op::Read, &|d| {
+            d.read(comp, 0, &mut [0; 4])
+                .err()
+                .and_then(|e| e.raw_os_error())
+        }),
+        (Op::Write, &|d| {
+            d.write(comp, 0, &[0; 4])
+                .err()
+                .and_then(|e| e.raw_os_error())
+        }),
+        (Op::Reset, &|d| {
+            d.reset(ResetKind::Device)
+                .err()
+                .and_then(|e| e.raw_os_error())
+        }),
+        (Op::Mmap, &|d| {
+            d.mmap_source(d.region_offset(9).unwrap())
+                .err()
+                .and_then(|e| e.raw_os_error())
+        }),
     ];
     for (op, call) in ops {
         d.inject(Fault::Eio { op, count: Some(2) });
@@ -32,10 +56,20 @@ fn eio_on_each_op_with_count() {
         assert_eq!(call(&d), None, "{op:?} recovers after count");
     }
     // Op::Any hits everything until cleared.
-    d.inject(Fault::Errno { op: Op::Any, errno: libc::ENODEV, count: None });
+    d.inject(Fault::Errno {
+        op: Op::Any,
+        errno: libc::ENODEV,
+        count: None,
+    });
     for _ in 0..3 {
-        assert_eq!(d.device_info().unwrap_err().raw_os_error(), Some(libc::ENODEV));
-        assert_eq!(d.read(comp, 0, &mut [0; 4]).unwrap_err().raw_os_error(), Some(libc::ENODEV));
+        assert_eq!(
+            d.device_info().unwrap_err().raw_os_error(),
+            Some(libc::ENODEV)
+        );
+        assert_eq!(
+            d.read(comp, 0, &mut [0; 4]).unwrap_err().raw_os_error(),
+            Some(libc::ENODEV)
+        );
     }
     d.clear_faults();
     assert!(d.device_info().is_ok());
@@ -58,14 +92,19 @@ fn short_read_and_write() {
     let v2 = dev(SimRevision::V2);
     v2.inject(Fault::ShortRead);
     let comp = v2.region_offset(10).unwrap();
-    assert_eq!(v2.read(comp, 0, &mut [0; 4]).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(
+        v2.read(comp, 0, &mut [0; 4]).unwrap_err().raw_os_error(),
+        Some(libc::EINVAL)
+    );
 }
 
 fn chain_of(raw: &[u8], first: u32) -> Vec<(usize, CapHeader)> {
     let mut out = vec![];
     let mut off = first as usize;
     while off != 0 && out.len() < 4 {
-        let Some(h) = CapHeader::decode(raw, off) else { break };
+        let Some(h) = CapHeader::decode(raw, off) else {
+            break;
+        };
         out.push((off, h));
         off = h.next as usize;
     }
@@ -84,7 +123,10 @@ fn malformed_device_info_chains() {
             CapChainFault::BogusCxlCapSize,
         ] {
             let d = dev(rev);
-            d.inject(Fault::MalformedCapChain { target: InfoTarget::DeviceInfo, kind });
+            d.inject(Fault::MalformedCapChain {
+                target: InfoTarget::DeviceInfo,
+                kind,
+            });
             let raw = d.device_info().unwrap();
             let h = DeviceInfoHeader::decode(&raw).unwrap();
             assert_eq!(h.cap_offset, 24);
@@ -109,30 +151,51 @@ fn malformed_device_info_chains() {
 #[test]
 fn malformed_region_chains() {
     let d = dev(SimRevision::V2);
-    d.inject(Fault::MalformedCapChain { target: InfoTarget::Region(2), kind: CapChainFault::Truncated });
-    d.inject(Fault::MalformedCapChain { target: InfoTarget::Region(9), kind: CapChainFault::Loop });
+    d.inject(Fault::MalformedCapChain {
+        target: InfoTarget::Region(2),
+        kind: CapChainFault::Truncated,
+    });
+    d.inject(Fault::MalformedCapChain {
+        target: InfoTarget::Region(9),
+        kind: CapChainFault::Loop,
+    });
     let raw = d.region_info(2).unwrap();
     let h = RegionInfoHeader::decode(&raw).unwrap();
     let nr = le32(&raw, h.cap_offset as usize + 8).unwrap() as usize;
-    assert!(h.cap_offset as usize + 16 + 16 * nr > raw.len(), "nr_areas overruns the answer");
+    assert!(
+        h.cap_offset as usize + 16 + 16 * nr > raw.len(),
+        "nr_areas overruns the answer"
+    );
     let raw = d.region_info(9).unwrap();
     let h = RegionInfoHeader::decode(&raw).unwrap();
-    assert_eq!(CapHeader::decode(&raw, h.cap_offset as usize).unwrap().next, h.cap_offset);
+    assert_eq!(
+        CapHeader::decode(&raw, h.cap_offset as usize).unwrap().next,
+        h.cap_offset
+    );
     // Other regions are untouched.
     let raw = d.region_info(10).unwrap();
     let h = RegionInfoHeader::decode(&raw).unwrap();
-    assert_eq!(CapHeader::decode(&raw, h.cap_offset as usize).unwrap().next, 0);
+    assert_eq!(
+        CapHeader::decode(&raw, h.cap_offset as usize).unwrap().next,
+        0
+    );
 }
 
 #[test]
 fn region_size_override_only_changes_the_answer() {
     let d = dev(SimRevision::V2);
-    d.inject(Fault::RegionSize { index: 10, size: 0x22E });
+    d.inject(Fault::RegionSize {
+        index: 10,
+        size: 0x22E,
+    });
     let raw = d.region_info(10).unwrap();
     assert_eq!(RegionInfoHeader::decode(&raw).unwrap().size, 0x22E);
     let comp = d.region_offset(10).unwrap();
     assert_eq!(rd32(&d, comp, 0x22C), 0);
-    d.inject(Fault::RegionSize { index: 9, size: u64::MAX });
+    d.inject(Fault::RegionSize {
+        index: 9,
+        size: u64::MAX,
+    });
     let raw = d.region_info(9).unwrap();
     assert_eq!(RegionInfoHeader::decode(&raw).unwrap().size, u64::MAX);
 }
@@ -164,7 +227,10 @@ fn reset_fails_is_one_shot_and_reported() {
 fn closed_device_is_enodev() {
     let d = dev(SimRevision::V2);
     d.close();
-    assert_eq!(d.device_info().unwrap_err().raw_os_error(), Some(libc::ENODEV));
+    assert_eq!(
+        d.device_info().unwrap_err().raw_os_error(),
+        Some(libc::ENODEV)
+    );
     assert_eq!(d.ioctl_reset().unwrap_err().0, libc::ENODEV);
     d.open().unwrap();
     assert!(d.device_info().is_ok());

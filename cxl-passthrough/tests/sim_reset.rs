@@ -1,4 +1,5 @@
 //! Reset flows of the simulator (spec §6.5 for v2, none for v3).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sim_common;
 
@@ -49,7 +50,10 @@ fn v2_failed_reset_stays_inactive_until_a_good_reset() {
     assert!(dev.dpa_zapped());
     let mut b = [0u8; 4];
     assert_eq!(dev.pread(dpa, &mut b).unwrap_err().0, libc::EIO);
-    assert_eq!(m.probe_read(0, &mut b).unwrap_err().raw_os_error(), Some(libc::EFAULT));
+    assert_eq!(
+        m.probe_read(0, &mut b).unwrap_err().raw_os_error(),
+        Some(libc::EFAULT)
+    );
     // Device memory itself still holds the data.
     dev.dpa_host_read(0, &mut b).unwrap();
     assert_eq!(u32::from_le_bytes(b), 7);
@@ -94,7 +98,11 @@ fn v2_reset_turns_memory_space_on() {
     cfg_write(&dev, 4, &(cmd & !0x2).to_le_bytes());
     assert_eq!(cfg16(&dev, 4) & 0x2, 0);
     dev.ioctl_reset().unwrap();
-    assert_eq!(cfg16(&dev, 4) & 0x2, 0x2, "reset series leaves Memory Space enabled");
+    assert_eq!(
+        cfg16(&dev, 4) & 0x2,
+        0x2,
+        "reset series leaves Memory Space enabled"
+    );
 }
 
 #[test]
@@ -111,7 +119,10 @@ fn v2_guest_cxl_reset_mem_clr() {
         assert_eq!(dev.pread(dpa + 64, &mut b), Ok(4));
         assert_eq!(b, if mem_clr { [0; 4] } else { [0xEE; 4] });
         // The shadow kept Mem_Clr_En, never the initiate bit.
-        assert_eq!(cfg16(&dev, DVSEC + u64::from(off::CONTROL2)), ctl2 & !(1 << 2));
+        assert_eq!(
+            cfg16(&dev, DVSEC + u64::from(off::CONTROL2)),
+            ctl2 & !(1 << 2)
+        );
     }
 }
 
@@ -122,7 +133,11 @@ fn v2_guest_cxl_reset_needs_capability() {
         ..SimConfig::new(SimRevision::V2)
     });
     let before = dev.stats().hw_resets;
-    cfg_write(&dev, DVSEC + u64::from(off::CONTROL2), &(1u16 << 2).to_le_bytes());
+    cfg_write(
+        &dev,
+        DVSEC + u64::from(off::CONTROL2),
+        &(1u16 << 2).to_le_bytes(),
+    );
     assert_eq!(dev.stats().hw_resets, before);
     assert_eq!(cfg16(&dev, DVSEC + u64::from(off::STATUS2)) & 0b110, 0);
 }
@@ -152,7 +167,10 @@ fn v2_hw_not_recommitted_at_open_leaves_region_inactive() {
     let mut b = [0u8; 4];
     assert_eq!(dev.pread(dpa, &mut b).unwrap_err().0, libc::EIO);
     let m = dev.mmap(dpa, 4096, Prot::Read).unwrap();
-    assert_eq!(m.probe_read(0, &mut b).unwrap_err().raw_os_error(), Some(libc::EFAULT));
+    assert_eq!(
+        m.probe_read(0, &mut b).unwrap_err().raw_os_error(),
+        Some(libc::EFAULT)
+    );
     assert_eq!(rd32(&dev, comp, 0x220) & (1 << 10), 0);
 }
 
@@ -160,7 +178,11 @@ fn v2_hw_not_recommitted_at_open_leaves_region_inactive() {
 fn v3_guest_cxl_reset_is_only_stored() {
     let dev = device(SimRevision::V3, Topology::End);
     let before = dev.stats().hw_resets;
-    cfg_write(&dev, DVSEC + u64::from(off::CONTROL2), &(1u16 << 2).to_le_bytes());
+    cfg_write(
+        &dev,
+        DVSEC + u64::from(off::CONTROL2),
+        &(1u16 << 2).to_le_bytes(),
+    );
     assert_eq!(dev.stats().hw_resets, before);
     assert_eq!(cfg16(&dev, DVSEC + u64::from(off::CONTROL2)), 1 << 2);
 }

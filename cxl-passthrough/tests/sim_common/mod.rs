@@ -1,6 +1,6 @@
 //! Helpers shared by the simulator tests: decode the simulator's answers with
 //! `uapi::wire` only, the way the kernel selftests do.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::sim::{Errno, SimConfig, SimDevice, SimRevision, Topology};
@@ -94,7 +94,11 @@ pub fn rd32(dev: &SimDevice, base: u64, off: u64) -> u32 {
 
 /// 4-byte pwrite at `off` in the region at `base`.
 pub fn wr32(dev: &SimDevice, base: u64, off: u64, v: u32) {
-    assert_eq!(dev.pwrite(base + off, &v.to_le_bytes()), Ok(4), "pwrite at {off:#x}");
+    assert_eq!(
+        dev.pwrite(base + off, &v.to_le_bytes()),
+        Ok(4),
+        "pwrite at {off:#x}"
+    );
 }
 
 /// Config-space read of `N` bytes.
