@@ -158,6 +158,24 @@ fn dpa_region_info() {
 }
 
 #[test]
+fn dpa_region_info_without_mmap_bos() {
+    // BOS 7.0 withheld MMAP: READ|WRITE only, and mmap is refused (dpa_mmap_fault skips).
+    let f = setup_cfg(SimConfig {
+        dpa_mmap: false,
+        ..SimConfig::new(SimRevision::V2)
+    });
+    assert_eq!(
+        f.dpa.flags & (REGION_FLAG_READ | REGION_FLAG_WRITE | REGION_FLAG_MMAP),
+        3
+    );
+    assert_eq!(
+        f.dev.mmap(f.dpa.offset, 4096, Prot::Read).unwrap_err().0,
+        libc::EINVAL
+    );
+    assert_eq!(f.dev.pwrite(f.dpa.offset, &[1]), Ok(1));
+}
+
+#[test]
 fn comp_regs_region_info() {
     let f = setup(Topology::End);
     assert_eq!(f.comp.size, f.hdm.offset + f.hdm.block_size());

@@ -73,6 +73,9 @@ pub struct SimConfig {
     pub reset_on_open: bool,
     /// `disable_cxl=1`: the device binds as plain vfio-pci.
     pub disable_cxl: bool,
+    /// Whether the DPA region advertises MMAP (the BOS 7.0 kernel withheld it until
+    /// 2026-07; the v2 selftest treats it as optional).
+    pub dpa_mmap: bool,
     /// HDM Capability Poison-On-Decode-Error capable (bit 10).
     pub poison_capable: bool,
     /// HDM Capability UIO capable (bit 13).
@@ -104,6 +107,7 @@ impl Default for SimConfig {
             post_reset_hw_committed: true,
             reset_on_open: true,
             disable_cxl: false,
+            dpa_mmap: true,
             poison_capable: false,
             uio_capable: false,
             vendor_id: 0x1B36,

@@ -67,9 +67,11 @@ pub enum Fault {
     /// The next hardware reset (ioctl, guest FLR, guest CXL reset) fails; the driver runs
     /// its failure path (v2: region stays inactive).
     ResetFails,
-    /// The next pread returns fewer bytes than asked (half, rounded down).
+    /// The next successful pread reports (and fills) only half of the bytes it read,
+    /// rounded down.
     ShortRead,
-    /// The next pwrite writes fewer bytes than asked (half, rounded down).
+    /// The next successful pwrite takes full effect but reports only half of the bytes,
+    /// rounded down.
     ShortWrite,
     /// Corrupts a capability chain until cleared.
     MalformedCapChain {

@@ -210,7 +210,11 @@ impl SimDevice {
             RegionKind::Rom | RegionKind::Vga => (0, vec![]),
             RegionKind::Config => (rw, vec![]),
             RegionKind::Dpa => (
-                rw | REGION_FLAG_MMAP,
+                if self.cfg.dpa_mmap {
+                    rw | REGION_FLAG_MMAP
+                } else {
+                    rw
+                },
                 vec![encode_type_cap(0, REGION_TYPE_CXL, REGION_SUBTYPE_CXL_DPA).to_vec()],
             ),
             RegionKind::CompRegs => (

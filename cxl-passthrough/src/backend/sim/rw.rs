@@ -24,39 +24,44 @@ impl SimDevice {
     /// `pread(device_fd, buf, file_offset)`: returns bytes read.
     pub fn pread(&self, file_offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let mut st = self.lock();
-        let mut len = buf.len();
+        let mut short = false;
         if !st.faults.is_empty() {
             st.check_open()?;
             if let Some(e) = st.faults.errno_for(Op::Read) {
                 return Err(e);
             }
-            if st.faults.take_short_read() {
-                len /= 2;
-            }
+            short = st.faults.take_short_read();
         }
         st.check_open()?;
         st.stats.reads += 1;
-        let buf = buf.get_mut(..len).ok_or(Errno::EFAULT)?;
-        self.route(&mut st, file_offset, Access::Read(buf))
+        let n = self.route(&mut st, file_offset, Access::Read(&mut *buf))?;
+        if short {
+            // The access happened; only half of it is reported (and delivered).
+            let half = n / 2;
+            if let Some(tail) = buf.get_mut(half..n) {
+                tail.fill(0);
+            }
+            return Ok(half);
+        }
+        Ok(n)
     }
 
     /// `pwrite(device_fd, buf, file_offset)`: returns bytes written.
     pub fn pwrite(&self, file_offset: u64, buf: &[u8]) -> Result<usize, Errno> {
         let mut st = self.lock();
-        let mut len = buf.len();
+        let mut short = false;
         if !st.faults.is_empty() {
             st.check_open()?;
             if let Some(e) = st.faults.errno_for(Op::Write) {
                 return Err(e);
             }
-            if st.faults.take_short_write() {
-                len /= 2;
-            }
+            short = st.faults.take_short_write();
         }
         st.check_open()?;
         st.stats.writes += 1;
-        let buf = buf.get(..len).ok_or(Errno::EFAULT)?;
-        self.route(&mut st, file_offset, Access::Write(buf))
+        let n = self.route(&mut st, file_offset, Access::Write(buf))?;
+        // A short write is reported after the whole access took effect.
+        Ok(if short { n / 2 } else { n })
     }
 
     fn route(&self, st: &mut State, file_offset: u64, acc: Access<'_>) -> Result<usize, Errno> {
