@@ -102,7 +102,7 @@ impl Default for SimConfig {
             firmware_committed: true,
             firmware_locked: true,
             dvsec_config_locked: false,
-            host_hpa: 0x40_0000_0000,
+            host_hpa: 0x23_5000_0000,
             offset_layout: OffsetLayout::Kernel,
             post_reset_hw_committed: true,
             reset_on_open: true,
