@@ -176,6 +176,22 @@ fn malformed_region_chains() {
         CapHeader::decode(&raw, h.cap_offset as usize).unwrap().next,
         h.cap_offset
     );
+    d.inject(Fault::MalformedCapChain {
+        target: InfoTarget::Region(10),
+        kind: CapChainFault::NextOutOfBounds,
+    });
+    let raw = d.region_info(10).unwrap();
+    let h = RegionInfoHeader::decode(&raw).unwrap();
+    let next = CapHeader::decode(&raw, h.cap_offset as usize).unwrap().next as usize;
+    assert!(next > raw.len());
+    d.clear_faults();
+    d.inject(Fault::MalformedCapChain {
+        target: InfoTarget::Region(9),
+        kind: CapChainFault::BogusCxlCapSize,
+    });
+    let raw = d.region_info(9).unwrap();
+    assert_eq!(raw.len(), REGION_INFO_SIZE + 40);
+    d.clear_faults();
     // Other regions are untouched.
     let raw = d.region_info(10).unwrap();
     let h = RegionInfoHeader::decode(&raw).unwrap();

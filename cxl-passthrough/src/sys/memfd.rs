@@ -238,7 +238,7 @@ impl Mapping {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        File::from(r).read_exact_at_pipe(&mut buf[..n as usize])?;
+        std::io::Read::read_exact(&mut File::from(r), &mut buf[..n as usize])?;
         if (n as usize) < buf.len() {
             return Err(io::Error::from_raw_os_error(libc::EFAULT));
         }
@@ -271,16 +271,6 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` describe a mapping created by `map` and not yet unmapped.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
-trait PipeRead {
-    fn read_exact_at_pipe(self, buf: &mut [u8]) -> io::Result<()>;
-}
-
-impl PipeRead for File {
-    fn read_exact_at_pipe(mut self, buf: &mut [u8]) -> io::Result<()> {
-        std::io::Read::read_exact(&mut self, buf)
     }
 }
 

@@ -209,7 +209,7 @@ impl SimDevice {
             comp.refresh(&st.hw_comp.hdm);
             *dvsec = DvsecV2::seed(&st.hw_cfg, DEVICE_DVSEC, LENGTH_REV2);
         }
-        self.rearm_dpa(st, true)?;
+        self.rearm_dpa(st)?;
         st.open = true;
         Ok(())
     }

@@ -130,16 +130,12 @@ impl SimDevice {
                 comp.hdm.set(i as u32, DecoderReg::BaseHi, hi);
             }
         }
-        if ok {
-            self.rearm_dpa(st, false)
-        } else {
-            Ok(())
-        }
+        if ok { self.rearm_dpa(st) } else { Ok(()) }
     }
 
     /// Recomputes `region_active` (v2: precommitted && decoder 0 COMMITTED in the
     /// shadow) and zaps or restores the DPA pages to match.
-    pub(super) fn rearm_dpa(&self, st: &mut State, _at_open: bool) -> Result<(), Errno> {
+    pub(super) fn rearm_dpa(&self, st: &mut State) -> Result<(), Errno> {
         let (base, size) = (self.layout.dpa_file_off, self.layout.dpa_size);
         let active = match &st.cxl {
             Some(CxlState::V2 { comp, .. }) => {
