@@ -6,14 +6,13 @@
 //! exist: `kernel` (a VFIO device fd) and `sim` (the userspace simulator).
 
 pub mod kernel;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 use std::io;
 use std::os::fd::BorrowedFd;
 
 use thiserror::Error;
-
-#[cfg(feature = "sim")]
-pub mod sim;
 
 /// Errors a backend reports. They carry the errno the kernel (or simulator) returned.
 #[derive(Debug, Error)]
