@@ -26,7 +26,7 @@ fn mappings() -> usize {
 #[test]
 fn thousand_devices_leak_nothing() {
     let cycle = |i: usize| {
-        let rev = if i % 2 == 0 {
+        let rev = if i.is_multiple_of(2) {
             SimRevision::V2
         } else {
             SimRevision::V3
@@ -41,7 +41,7 @@ fn thousand_devices_leak_nothing() {
         dev.boot().unwrap();
         let dpa = dev.map_dpa().unwrap();
         let areas = dev.map_sparse().unwrap();
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             dev.reset(ResetKind::Device, &mut NoHooks).unwrap();
         }
         drop((dpa, areas, dev, s));
