@@ -57,7 +57,7 @@ fn port() -> Arc<CxlRootPort> {
             },
             device_flex_bus: FlexBusBits::from_bits(0x0027),
         })
-        .unwrap(),
+        .expect("valid root port config"),
     )
 }
 
