@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod plan;
 pub mod regs;
+pub mod rootport;
 pub mod runtime;
 pub mod uapi;
 
