@@ -168,16 +168,34 @@ fn guest_flr_is_recognised_and_relocked() {
         let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
         let (dev, desc) = device(s.clone());
         dev.boot().unwrap();
-        let cap = desc.pcie_cap.expect("simulated device has a PCIe capability");
+        let cap = desc
+            .pcie_cap
+            .expect("simulated device has a PCIe capability");
         let devctl = u64::from(cap) + 8;
         let mut cur = [0u8; 2];
-        dev.backend().read(desc.config.file_offset, devctl, &mut cur).unwrap();
+        dev.backend()
+            .read(desc.config.file_offset, devctl, &mut cur)
+            .unwrap();
         let flr = (u16::from_le_bytes(cur) | 1 << 15).to_le_bytes();
-        assert_eq!(classify_config_write(&desc, devctl, &flr), Some(GuestReset::Flr), "{rev:?}");
-        assert_eq!(classify_config_write(&desc, devctl + 1, &flr[1..]), Some(GuestReset::Flr), "byte write");
-        assert_eq!(classify_config_write(&desc, devctl, &cur), None, "{rev:?}: no FLR bit");
+        assert_eq!(
+            classify_config_write(&desc, devctl, &flr),
+            Some(GuestReset::Flr),
+            "{rev:?}"
+        );
+        assert_eq!(
+            classify_config_write(&desc, devctl + 1, &flr[1..]),
+            Some(GuestReset::Flr),
+            "byte write"
+        );
+        assert_eq!(
+            classify_config_write(&desc, devctl, &cur),
+            None,
+            "{rev:?}: no FLR bit"
+        );
         // The VMM forwards the write (the kernel resets), then re-locks.
-        dev.backend().write(desc.config.file_offset, devctl, &flr).unwrap();
+        dev.backend()
+            .write(desc.config.file_offset, devctl, &flr)
+            .unwrap();
         let d = dev.relock_after_guest_reset(&mut Hooks::default()).unwrap();
         assert!(d.locked && d.committed && d.base == WINDOW_BASE, "{rev:?}");
     }
