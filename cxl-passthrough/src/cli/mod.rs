@@ -1,5 +1,6 @@
 //! Command-line interface.
 
+pub mod acpi;
 pub mod device;
 pub mod probe;
 pub mod size;
@@ -20,11 +21,14 @@ pub struct Cli {
 pub enum Command {
     /// Probe a device: UAPI revision, regions, HDM decoders, BAR plan, window, locked decoder 0.
     Probe(probe::ProbeArgs),
+    /// Write the CEDT and SSDT (and topology.json) a VMM would install for the planned topology.
+    Acpi(acpi::AcpiArgs),
 }
 
 /// Runs the CLI.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Probe(a) => probe::run(&a),
+        Command::Acpi(a) => acpi::run(&a),
     }
 }

@@ -1,0 +1,157 @@
+//! `cxl-passthrough acpi`: the CEDT and SSDT a VMM would install for the planned
+//! topology (one CXL host bridge and one CFMWS window per device).
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use cxl_acpi::{CfmwsWindow, HostBridge, MmioWindow, OemIds, Topology, build_cedt, build_ssdt};
+use serde::Serialize;
+
+use cxl_passthrough::plan::WindowAllocator;
+use cxl_passthrough::runtime::probe::probe;
+
+use super::device::DeviceOpts;
+use super::probe::{DEFAULT_WINDOW_BASE, page_size};
+use super::size::parse_size;
+
+/// Options of `acpi`.
+#[derive(Args, Debug, Clone)]
+pub struct AcpiArgs {
+    /// The device (each of `--count` devices is configured the same way).
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    /// Number of devices (one host bridge, segment and window each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub count: u16,
+    /// Guest-physical base of the CFMWS window range.
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_WINDOW_BASE)]
+    pub window_base: u64,
+    /// PCI segment of the first CXL host bridge (one segment per device).
+    #[arg(long, default_value_t = 1)]
+    pub segment: u16,
+    /// `_UID` of the first host bridge.
+    #[arg(long, default_value_t = 0)]
+    pub uid: u32,
+    /// First and last bus of each host bridge (bus 0: root port, bus 1: the device).
+    #[arg(long, default_value_t = 0)]
+    pub bus_start: u8,
+    /// Last bus of each host bridge.
+    #[arg(long, default_value_t = 1)]
+    pub bus_end: u8,
+    /// Guest-physical base of the first CHBCR (64 KiB each, consecutive).
+    #[arg(long, value_parser = parse_size, default_value = "0xfd000000")]
+    pub chbcr_base: u64,
+    /// Base of the 64-bit MMIO apertures (one slice of --mmio64-size per bridge).
+    #[arg(long, value_parser = parse_size, default_value = "0x8000000000")]
+    pub mmio64_base: u64,
+    /// Size of each bridge's 64-bit MMIO aperture (0: none).
+    #[arg(long, value_parser = parse_size, default_value = "16G")]
+    pub mmio64_size: u64,
+    /// Directory to write cedt.dat, ssdt.aml and topology.json into.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct Written {
+    cedt: PathBuf,
+    ssdt: PathBuf,
+    host_bridges: Vec<BridgeJson>,
+}
+
+#[derive(Serialize)]
+struct BridgeJson {
+    uid: u32,
+    segment: u16,
+    bus_start: u8,
+    bus_end: u8,
+    chbcr_base: u64,
+    window_base: u64,
+    window_size: u64,
+}
+
+/// Builds the topology for the planned devices.
+fn topology(args: &AcpiArgs) -> Result<(Topology, Vec<BridgeJson>)> {
+    let mut windows = WindowAllocator::new(args.window_base, 1 << 40).context("window range")?;
+    let mut topo = Topology {
+        host_bridges: Vec::new(),
+        windows: Vec::new(),
+        oem: OemIds::default(),
+    };
+    let mut json = Vec::new();
+    for i in 0..args.count {
+        let (backend, source) = args.device.open()?;
+        let desc = probe(backend.as_ref(), args.device.revision_choice(), page_size())
+            .with_context(|| format!("probing {source} (device {i})"))?;
+        let w = windows
+            .allocate(desc.dpa.size)
+            .context("planning a CFMWS window")?;
+        let uid = args.uid.checked_add(u32::from(i)).context("UID overflow")?;
+        let segment = args.segment.checked_add(i).context("segment overflow")?;
+        let chbcr_base = args.chbcr_base + u64::from(i) * 0x1_0000;
+        let mmio64 = (args.mmio64_size > 0).then(|| MmioWindow {
+            base: args.mmio64_base + u64::from(i) * args.mmio64_size,
+            size: args.mmio64_size,
+        });
+        topo.host_bridges.push(HostBridge {
+            uid,
+            segment,
+            bus_start: args.bus_start,
+            bus_end: args.bus_end,
+            chbcr_base,
+            mmio32: None,
+            mmio64,
+        });
+        topo.windows
+            .push(CfmwsWindow::new(w.base, w.size, vec![uid]));
+        json.push(BridgeJson {
+            uid,
+            segment,
+            bus_start: args.bus_start,
+            bus_end: args.bus_end,
+            chbcr_base,
+            window_base: w.base,
+            window_size: w.size,
+        });
+    }
+    topo.validate()
+        .context("the planned ACPI topology is invalid")?;
+    Ok((topo, json))
+}
+
+/// Runs `acpi`.
+pub fn run(args: &AcpiArgs) -> Result<()> {
+    let (topo, bridges) = topology(args)?;
+    let cedt = build_cedt(&topo).context("building the CEDT")?;
+    let ssdt = build_ssdt(&topo).context("building the SSDT")?;
+    fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let written = Written {
+        cedt: args.out.join("cedt.dat"),
+        ssdt: args.out.join("ssdt.aml"),
+        host_bridges: bridges,
+    };
+    fs::write(&written.cedt, &cedt)
+        .with_context(|| format!("writing {}", written.cedt.display()))?;
+    fs::write(&written.ssdt, &ssdt)
+        .with_context(|| format!("writing {}", written.ssdt.display()))?;
+    let json = args.out.join("topology.json");
+    fs::write(&json, serde_json::to_string_pretty(&written)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    println!(
+        "wrote {} ({} bytes), {} ({} bytes), {}",
+        written.cedt.display(),
+        cedt.len(),
+        written.ssdt.display(),
+        ssdt.len(),
+        json.display()
+    );
+    for b in &written.host_bridges {
+        println!(
+            "host bridge uid {} segment {} buses {}-{} CHBCR {:#x}; CFMWS {:#x} size {:#x}",
+            b.uid, b.segment, b.bus_start, b.bus_end, b.chbcr_base, b.window_base, b.window_size
+        );
+    }
+    Ok(())
+}
