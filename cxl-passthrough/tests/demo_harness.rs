@@ -1,0 +1,147 @@
+//! The KVM harness with stand-in devices: an anonymous mapping as the "window", fixed
+//! registers as the "decoder", the no-op device. Skips loudly without /dev/kvm.
+
+use std::sync::Arc;
+
+use cxl_passthrough::demo::guest::{Step, assemble};
+use cxl_passthrough::demo::harness::{Harness, MemoryRegion, MmioRegion, PORT_IO, UNMAPPED};
+use cxl_passthrough::demo::layout::{
+    BAR_GPA, NOOP_GPA, NOOP_SIZE, RAM_BUFFER_GPA, WINDOWS_GPA, ram_size,
+};
+use cxl_passthrough::demo::memcheck::{verify_all, write_sparse};
+use cxl_passthrough::demo::stubs::{FixedRegs, NoopDevice};
+use cxl_passthrough::regs::hdm::{DecoderCtrl, DecoderReg};
+use vm_memory::MmapRegion;
+
+const WIN: u64 = 256 << 20;
+
+fn kvm_or_skip() -> bool {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: /dev/kvm is not usable ({e}); the KVM demo tests need it");
+            false
+        }
+    }
+}
+
+fn window() -> Arc<MmapRegion> {
+    Arc::new(MmapRegion::new(WIN as usize).unwrap())
+}
+
+fn decoder(base: u64, size: u64, ctrl: DecoderCtrl) -> FixedRegs {
+    FixedRegs::new([
+        (DecoderReg::BaseLo.at(0), base as u32),
+        (DecoderReg::BaseHi.at(0), (base >> 32) as u32),
+        (DecoderReg::SizeLo.at(0), size as u32),
+        (DecoderReg::SizeHi.at(0), (size >> 32) as u32),
+        (DecoderReg::Ctrl.at(0), ctrl.into_bits()),
+    ])
+}
+
+#[test]
+fn guest_sees_window_decoder_and_trapped_devices() {
+    if !kvm_or_skip() {
+        return;
+    }
+    let win = window();
+    let host_seed = 0x1111_2222_3333_4444;
+    assert_eq!(write_sparse(&win, WIN, 4096, host_seed), WIN / 4096);
+    let locked = DecoderCtrl::new()
+        .with_committed(true)
+        .with_lock_on_commit(true);
+    let mut h = Harness::new(ram_size(16 << 20)).unwrap();
+    h.add_memory(MemoryRegion {
+        label: "window".into(),
+        gpa: WINDOWS_GPA,
+        mapping: win.clone(),
+    })
+    .unwrap();
+    h.add_mmio(MmioRegion {
+        label: "decoder".into(),
+        gpa: BAR_GPA,
+        size: 0x1000,
+        device: Arc::new(decoder(WINDOWS_GPA, WIN, locked)),
+    })
+    .unwrap();
+    h.add_mmio(MmioRegion {
+        label: "noop".into(),
+        gpa: NOOP_GPA,
+        size: NOOP_SIZE,
+        device: Arc::new(NoopDevice),
+    })
+    .unwrap();
+    let steps = vec![
+        Step::CheckDecoder {
+            regs_gpa: BAR_GPA + DecoderReg::BaseLo.at(0),
+            base: WINDOWS_GPA,
+            size: WIN,
+        },
+        Step::VerifyPattern {
+            gpa: WINDOWS_GPA,
+            len: WIN,
+            stride: 4096,
+            seed: host_seed,
+        },
+        Step::Checkpoint(9),
+        Step::Bandwidth {
+            gpa: WINDOWS_GPA,
+            len: 8 << 20,
+            passes: 3,
+        },
+        Step::Bandwidth {
+            gpa: RAM_BUFFER_GPA,
+            len: 8 << 20,
+            passes: 3,
+        },
+        Step::FillPattern {
+            gpa: WINDOWS_GPA,
+            len: WIN,
+            seed: 0xABCD,
+        },
+        Step::TrapCost {
+            gpa: BAR_GPA + DecoderReg::Ctrl.at(0),
+            count: 100,
+        },
+        Step::TrapCost {
+            gpa: NOOP_GPA,
+            count: 100,
+        },
+        Step::Touch {
+            gpa: RAM_BUFFER_GPA,
+            value: 77,
+        },
+    ];
+    let program = assemble(&steps).unwrap();
+    let mut seen = vec![];
+    let out = h
+        .run(&program, &mut |id, ctl| {
+            seen.push((id, ctl.is_mapped("window")));
+            Ok(())
+        })
+        .unwrap();
+    eprintln!("{out:#?}");
+    assert!(out.finished);
+    assert!(out.records.iter().all(|r| r.done));
+    assert_eq!(seen, vec![(9, true)]);
+    let r = &out.records;
+    assert_eq!(
+        r[0].values[..4],
+        [WINDOWS_GPA, WIN, u64::from(locked.into_bits()), 1]
+    );
+    assert_eq!(r[1].values[..2], [0, 0], "host pattern intact");
+    assert_eq!(r[6].values[1], u64::from(locked.into_bits()));
+    assert_eq!(r[7].values[1], 0);
+    let c = verify_all(&win, WIN, 0xABCD);
+    assert!(c.ok(), "guest pattern: {c:?}");
+    assert_eq!(out.exits["window"], 0);
+    assert_eq!(out.exits["ram"], 0);
+    assert_eq!(out.exits["decoder"], 5 + 100);
+    assert_eq!(out.exits["noop"], 100);
+    assert_eq!(out.exits[UNMAPPED], 0);
+    assert_eq!(out.exits[PORT_IO], 2);
+}
