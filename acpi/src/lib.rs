@@ -1,2 +1,32 @@
 //! ACPI for CXL passthrough: CEDT (CHBS + CFMWS), CXL host bridge AML and the
 //! host-bridge component registers a VMM emulates.
+//!
+//! A VMM describes its guest CXL topology once ([`Topology`]: host bridges and fixed
+//! memory windows), validates it ([`Topology::validate`], also done by every builder) and
+//! then emits:
+//!
+//! * [`build_cedt`]: the CEDT table (one CHBS per host bridge, one CFMWS per window);
+//! * [`cxl_aml`]: AML to splice into its DSDT (`\_SB` scope with the ACPI0017 CXL root
+//!   and one ACPI0016 host bridge per [`HostBridge`]), or [`build_ssdt`]: the same AML
+//!   as a standalone SSDT;
+//! * [`Chbcr`]: the emulated 64 KiB host-bridge component register block (CHBCR) each
+//!   CHBS points at, as a vm-device MMIO device.
+//!
+//! Byte-level notes and the Linux behaviour this is built against: `docs/acpi.md`.
+
+pub mod aml;
+pub mod cedt;
+pub mod chbcr;
+mod error;
+pub mod topology;
+
+#[cfg(test)]
+mod proptests;
+
+pub use aml::{build_ssdt, cxl_aml};
+pub use cedt::build_cedt;
+pub use chbcr::{Chbcr, ChbcrConfig, ChbcrError, CommittedDecoder};
+pub use error::TopologyError;
+pub use topology::{
+    CfmwsWindow, Granularity, HostBridge, MmioWindow, OemIds, Topology, WindowRestrictions,
+};

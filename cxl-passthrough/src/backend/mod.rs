@@ -5,6 +5,8 @@
 //! [`crate::uapi`] layer turns those bytes into validated types. Two implementations
 //! exist: `kernel` (a VFIO device fd) and `sim` (the userspace simulator).
 
+pub mod kernel;
+
 use std::io;
 use std::os::fd::BorrowedFd;
 

@@ -6,6 +6,7 @@ pub mod desc;
 pub mod device;
 pub mod hdm_lock;
 pub mod overlay;
+pub mod probe;
 pub mod ratelimit;
 pub mod report;
 

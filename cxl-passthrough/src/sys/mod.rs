@@ -1,3 +1,4 @@
 //! The only module with `unsafe`: thin wrappers over ioctl, pread/pwrite, mmap and
 //! memfd. Every `unsafe` block carries a `SAFETY:` comment.
 pub mod kvm;
+pub mod vfio;

@@ -41,6 +41,8 @@ pub const REGION_SUBTYPE_CXL_COMP_REGS: u32 = 2;
 pub const CONFIG_REGION_INDEX: u32 = 7;
 /// Number of fixed vfio-pci regions; device-specific regions start here.
 pub const PCI_NUM_REGIONS: u32 = 9;
+/// Number of PCI BARs; a component register BAR index must be below this.
+pub const PCI_NUM_BARS: u32 = 6;
 /// The kernel's file-offset shift (`VFIO_PCI_OFFSET_SHIFT`); never used to compute
 /// offsets in the library (they come from the kernel), only by the simulator.
 pub const PCI_OFFSET_SHIFT: u32 = 40;

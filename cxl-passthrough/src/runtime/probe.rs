@@ -1,0 +1,153 @@
+//! Probe: backend → validated [`DeviceDesc`].
+//!
+//! Asks the backend for the device info and the three region infos the CXL capability
+//! names, validates them together (see [`crate::uapi::validate_layout`]), walks the
+//! COMP_REGS capability array for the HDM block, and reads the CXL Device DVSEC facts
+//! through the config region. Every kernel answer is treated as hostile.
+
+use thiserror::Error;
+
+use super::desc::{ComponentDesc, DeviceDesc, DvsecDesc, HdmDesc, RegionDesc, Revision};
+use crate::backend::{Backend, BackendError};
+use crate::regs::component::{CM_OFFSET, WalkError, find_hdm_block};
+use crate::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, off};
+use crate::regs::hdm::join_lo_hi;
+use crate::regs::pci::{ExtCapError, find_dvsec};
+use crate::uapi::wire::CONFIG_REGION_INDEX;
+use crate::uapi::{
+    RevisionChoice, UapiError, UapiRevision, parse_device_info, parse_region_info, validate_layout_with_page_size,
+};
+
+/// Why probing failed.
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    /// The backend failed.
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    /// The kernel's answer is malformed or inconsistent.
+    #[error("kernel answer rejected: {0}")]
+    Uapi(#[from] UapiError),
+    /// The device is not a CXL device (no CXL flag / capability).
+    #[error("not a CXL device: the kernel reports no VFIO_DEVICE_FLAGS_CXL / CXL capability (is vfio-pci built with CXL support, and disable_cxl unset?)")]
+    NotCxl,
+    /// The COMP_REGS capability array walk failed.
+    #[error("COMP_REGS capability array: {0}")]
+    Walk(String),
+    /// The config-space DVSEC walk failed.
+    #[error("config space: {0}")]
+    Config(String),
+}
+
+/// Probes a device through `backend`.
+pub fn probe(backend: &dyn Backend, choice: RevisionChoice, page_size: u64) -> Result<DeviceDesc, ProbeError> {
+    let dev = parse_device_info(&backend.device_info()?, choice)?;
+    let Some(cxl) = dev.cxl.as_ref() else {
+        return Err(ProbeError::NotCxl);
+    };
+    let region = |index: u32| -> Result<_, ProbeError> { Ok(parse_region_info(&backend.region_info(index)?, index)?) };
+    let bar = region(u32::from(cxl.component_bar))?;
+    let dpa = region(cxl.dpa_region_index)?;
+    let comp = region(cxl.comp_regs_region_index)?;
+    let layout = validate_layout_with_page_size(&dev, &bar, &dpa, &comp, page_size)?;
+
+    // HDM block: walk the capability array in COMP_REGS (region offsets), then express
+    // the result as a component-block offset.
+    let cm_base_in_region = CM_OFFSET - layout.comp_regs.block_offset;
+    let read_region = |off: u64| -> Result<u32, BackendError> {
+        let mut b = [0u8; 4];
+        let n = backend.read(layout.comp_regs.file_offset, off, &mut b)?;
+        if n != 4 {
+            return Err(BackendError::Short { op: format!("COMP_REGS read @{off:#x}"), done: n, wanted: 4 });
+        }
+        Ok(u32::from_le_bytes(b))
+    };
+    let hdm = find_hdm_block(read_region, cm_base_in_region, layout.comp_regs.size)
+        .map_err(|e: WalkError<BackendError>| ProbeError::Walk(e.to_string()))?;
+
+    let config = region(CONFIG_REGION_INDEX)?;
+    let dvsec = read_dvsec(backend, config.offset, config.size)?;
+
+    let revision = match layout.revision {
+        UapiRevision::V2 => Revision::V2,
+        UapiRevision::V3 => Revision::V3,
+    };
+    let desc = DeviceDesc {
+        revision,
+        firmware_committed: layout.firmware_committed,
+        cache_capable: layout.cache_capable,
+        dpa: RegionDesc {
+            index: layout.dpa.index,
+            size: layout.dpa.size,
+            file_offset: layout.dpa.file_offset,
+            mmap: layout.dpa.mmap,
+        },
+        comp_regs: RegionDesc {
+            index: layout.comp_regs.index,
+            size: layout.comp_regs.size,
+            file_offset: layout.comp_regs.file_offset,
+            mmap: false,
+        },
+        comp_regs_base_in_block: layout.comp_regs.block_offset,
+        bar: RegionDesc {
+            index: layout.bar.index,
+            size: layout.bar.size,
+            file_offset: layout.bar.file_offset,
+            mmap: layout.bar.flags.mmap(),
+        },
+        component: ComponentDesc {
+            bar: layout.component.bar,
+            offset: layout.component.offset,
+            size: layout.component.size,
+        },
+        sparse_areas: layout.bar.sparse.iter().map(|a| (a.offset, a.size)).collect(),
+        hdm: HdmDesc {
+            block_offset: hdm.offset + layout.comp_regs.block_offset,
+            decoder_count: hdm.decoder_count,
+            capability: hdm.capability.into_bits(),
+        },
+        config: RegionDesc { index: CONFIG_REGION_INDEX, size: config.size, file_offset: config.offset, mmap: false },
+        dvsec,
+    };
+    Ok(desc)
+}
+
+/// Reads `N` bytes of config space (zero beyond the region).
+fn config_read<const N: usize>(backend: &dyn Backend, cfg: (u64, u64), off: u16) -> Result<[u8; N], BackendError> {
+    let mut b = [0u8; N];
+    if u64::from(off) + N as u64 > cfg.1 {
+        return Ok(b);
+    }
+    let n = backend.read(cfg.0, u64::from(off), &mut b)?;
+    if n != N {
+        return Err(BackendError::Short { op: format!("config read @{off:#x}"), done: n, wanted: N });
+    }
+    Ok(b)
+}
+
+/// Reads the CXL Device DVSEC through the config region (`None` when absent).
+///
+/// 16-bit registers are read with 16-bit accesses: v3 splits config accesses at
+/// DVSEC + 0x0A, so no access straddles the header and the body.
+fn read_dvsec(backend: &dyn Backend, cfg_offset: u64, cfg_size: u64) -> Result<Option<DvsecDesc>, ProbeError> {
+    let cfg = (cfg_offset, cfg_size);
+    let read32 = |off: u16| config_read::<4>(backend, cfg, off).map(u32::from_le_bytes);
+    let read16 = |off: u16| config_read::<2>(backend, cfg, off).map(u16::from_le_bytes);
+    let loc = match find_dvsec(read32, CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE) {
+        Ok(Some(loc)) => loc,
+        Ok(None) => return Ok(None),
+        Err(ExtCapError::Read { source, .. }) => return Err(source.into()),
+        Err(e) => return Err(ProbeError::Config(e.to_string())),
+    };
+    if loc.length < off::range_base_lo(0) + 4 {
+        return Err(ProbeError::Config(format!("CXL Device DVSEC too short ({:#x} bytes)", loc.length)));
+    }
+    let base = loc.offset;
+    Ok(Some(DvsecDesc {
+        offset: base,
+        revision: loc.revision,
+        capability: read16(base + off::CAPABILITY)?,
+        control: read16(base + off::CONTROL)?,
+        lock: read16(base + off::LOCK)?,
+        range1_size: join_lo_hi(read32(base + off::range_size_lo(0))?, read32(base + off::range_size_hi(0))?),
+    }))
+}

@@ -1,0 +1,138 @@
+//! `VFIO_DEVICE_GET_REGION_INFO` answer: header, sparse-mmap and type capabilities.
+
+use bitfield_struct::bitfield;
+
+use super::chain::{self, CapRef};
+use super::error::{Answer, UapiError};
+use super::wire::{
+    REGION_CAP_SPARSE_MMAP, REGION_CAP_TYPE, REGION_INFO_SIZE, RegionInfoHeader, SPARSE_AREA_SIZE,
+    SPARSE_HEADER_SIZE, SparseArea, TYPE_CAP_SIZE, le32, le64,
+};
+
+/// Version of the sparse-mmap capability this code understands.
+pub const SPARSE_CAP_VERSION: u16 = 1;
+/// Version of the region type capability this code understands.
+pub const TYPE_CAP_VERSION: u16 = 1;
+
+/// `VFIO_REGION_INFO_FLAG_*`, typed.
+#[bitfield(u32)]
+#[derive(PartialEq, Eq, Hash)]
+pub struct RegionFlags {
+    /// `VFIO_REGION_INFO_FLAG_READ`.
+    pub read: bool,
+    /// `VFIO_REGION_INFO_FLAG_WRITE`.
+    pub write: bool,
+    /// `VFIO_REGION_INFO_FLAG_MMAP`.
+    pub mmap: bool,
+    /// `VFIO_REGION_INFO_FLAG_CAPS`.
+    pub caps: bool,
+    /// Bits this code does not know (tolerated).
+    #[bits(28)]
+    pub unknown: u32,
+}
+
+/// A validated `VFIO_DEVICE_GET_REGION_INFO` answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionInfo {
+    /// Region index (equal to the one asked).
+    pub index: u32,
+    /// Region flags.
+    pub flags: RegionFlags,
+    /// Region size in bytes.
+    pub size: u64,
+    /// File offset of the region in the device fd.
+    pub offset: u64,
+    /// `(type, subtype)` from `VFIO_REGION_INFO_CAP_TYPE`.
+    pub region_type: Option<(u32, u32)>,
+    /// Areas from `VFIO_REGION_INFO_CAP_SPARSE_MMAP`, in the kernel's order.
+    pub sparse: Option<Vec<SparseArea>>,
+}
+
+/// Parses the whole `vfio_region_info` answer for region `index`.
+pub fn parse_region_info(bytes: &[u8], index: u32) -> Result<RegionInfo, UapiError> {
+    let hdr = RegionInfoHeader::decode(bytes)
+        .filter(|_| bytes.len() >= REGION_INFO_SIZE)
+        .ok_or(UapiError::ShortHeader {
+            answer: Answer::RegionInfo,
+            len: bytes.len(),
+            need: REGION_INFO_SIZE,
+        })?;
+    if hdr.index != index {
+        return Err(UapiError::RegionIndexMismatch {
+            asked: index,
+            answered: hdr.index,
+        });
+    }
+    let flags = RegionFlags::from_bits(hdr.flags);
+    if flags.caps() && hdr.cap_offset == 0 {
+        return Err(UapiError::CapsNotReturned {
+            answer: Answer::RegionInfo,
+            argsz: hdr.argsz,
+            len: bytes.len(),
+        });
+    }
+    if !flags.caps() && hdr.cap_offset != 0 {
+        return Err(UapiError::ChainWithoutCapsFlag {
+            answer: Answer::RegionInfo,
+            cap_offset: hdr.cap_offset,
+        });
+    }
+    let caps = chain::walk(Answer::RegionInfo, bytes, REGION_INFO_SIZE, hdr.cap_offset)?;
+    let region_type = chain::find_unique(&caps, REGION_CAP_TYPE)?
+        .map(|c| parse_type(bytes, &c))
+        .transpose()?;
+    let sparse = chain::find_unique(&caps, REGION_CAP_SPARSE_MMAP)?
+        .map(|c| parse_sparse(bytes, &c))
+        .transpose()?;
+    if sparse.is_some() && !flags.mmap() {
+        return Err(UapiError::SparseWithoutMmap { index });
+    }
+    Ok(RegionInfo {
+        index,
+        flags,
+        size: hdr.size,
+        offset: hdr.offset,
+        region_type,
+        sparse,
+    })
+}
+
+fn parse_type(bytes: &[u8], cap: &CapRef) -> Result<(u32, u32), UapiError> {
+    chain::check_version(cap, TYPE_CAP_VERSION)?;
+    let body = cap.body(bytes, TYPE_CAP_SIZE)?;
+    let truncated = UapiError::TruncatedCap {
+        id: cap.header.id,
+        offset: cap.offset,
+        need: TYPE_CAP_SIZE,
+        have: cap.extent,
+    };
+    match (le32(body, 8), le32(body, 12)) {
+        (Some(t), Some(s)) => Ok((t, s)),
+        _ => Err(truncated),
+    }
+}
+
+fn parse_sparse(bytes: &[u8], cap: &CapRef) -> Result<Vec<SparseArea>, UapiError> {
+    chain::check_version(cap, SPARSE_CAP_VERSION)?;
+    let head = cap.body(bytes, SPARSE_HEADER_SIZE)?;
+    let nr = le32(head, 8).unwrap_or(0);
+    // Bound the count by the bytes actually present before allocating anything.
+    let need = usize::try_from(nr)
+        .ok()
+        .and_then(|n| n.checked_mul(SPARSE_AREA_SIZE))
+        .and_then(|n| n.checked_add(SPARSE_HEADER_SIZE))
+        .unwrap_or(usize::MAX);
+    let body = cap.body(bytes, need)?;
+    let areas = body
+        .get(SPARSE_HEADER_SIZE..)
+        .unwrap_or(&[])
+        .chunks_exact(SPARSE_AREA_SIZE)
+        .filter_map(|a| {
+            Some(SparseArea {
+                offset: le64(a, 0)?,
+                size: le64(a, 8)?,
+            })
+        })
+        .collect();
+    Ok(areas)
+}

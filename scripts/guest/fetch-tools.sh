@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Fetch the guest-lab tools from Debian packages into a cache under target/guest-tools/:
+#   acpica/   trixie's acpica-tools + libc6, run through their own loader (bin/iasl, bin/acpiexec)
+#   kernel/   Debian trixie's 6.12 kernel image + modules (dpkg-deb -x, nothing installed)
+#   busybox   busybox-static for the initramfs
+# and QEMU (qemu-system-x86 from bookworm-backports, the one system-wide install).
+#
+# Idempotent (each step is skipped when its result is cached), safe to run concurrently
+# (flock), needs no stdin. Prints one "SKIP:" line per tool it could not get and still
+# exits 0, so callers decide per tool (tests check for the files below).
+# Usage: scripts/guest/fetch-tools.sh [acpica|qemu|kernel|busybox ...]   (default: all)
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+T=${CXL_GUEST_TOOLS:-$repo/target/guest-tools}
+mkdir -p "$T/bin" "$T/debs"
+exec 9>"$T/.lock"
+flock 9
+
+log() { printf 'guest-tools: %s\n' "$*" >&2; }
+skip() { printf '\n*** SKIP: guest-tools: %s ***\n\n' "$*" >&2; }
+
+apt_ok=1
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+  apt_ok=0
+fi
+APT=(apt-get -q -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+export DEBIAN_FRONTEND=noninteractive
+
+# Debian suites with a low pin (never upgrade the system from trixie), then apt-get update
+# once (or when the lists are gone).
+setup_apt() {
+  [ "$apt_ok" = 1 ] || return 1
+  [ -f "$T/.apt-ready" ] && ls /var/lib/apt/lists/*_dists_trixie_* >/dev/null 2>&1 && return 0
+  local src=/etc/apt/sources.list.d/cxl-guest-lab.sources
+  local pin=/etc/apt/preferences.d/cxl-guest-lab
+  if [ ! -f "$src" ]; then
+    cat >"$src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  if [ ! -f "$pin" ]; then
+    cat >"$pin" <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+
+Package: *
+Pin: release n=bookworm-backports
+Pin-Priority: 100
+PIN
+  fi
+  log "apt-get update"
+  if "${APT[@]}" update >"$T/apt-update.log" 2>&1; then
+    touch "$T/.apt-ready"
+    return 0
+  fi
+  log "apt-get update failed, see $T/apt-update.log"
+  return 1
+}
+
+# apt-get download PKG... -t SUITE into $T/debs (cached), print the .deb paths.
+download() {
+  local suite=$1
+  shift
+  (cd "$T/debs" && "${APT[@]}" download -t "$suite" "$@" >>"$T/download.log" 2>&1) || return 1
+  local p
+  for p in "$@"; do
+    ls -t "$T/debs/${p}_"*.deb 2>/dev/null | head -n1
+  done
+}
+
+get_acpica() {
+  if [ -x "$T/bin/iasl" ] && [ -x "$T/bin/acpiexec" ]; then return 0; fi
+  setup_apt || { skip "ACPICA (iasl, acpiexec): no apt/root"; return 1; }
+  local debs
+  debs=$(download trixie acpica-tools libc6) || { skip "ACPICA: apt-get download -t trixie acpica-tools libc6 failed"; return 1; }
+  rm -rf "$T/acpica" && mkdir -p "$T/acpica"
+  local d
+  for d in $debs; do dpkg-deb -x "$d" "$T/acpica" || { skip "ACPICA: cannot extract $d"; return 1; }; done
+  local R=$T/acpica
+  for tool in iasl acpiexec; do
+    cat >"$T/bin/$tool" <<WRAP
+#!/bin/sh
+# trixie's $tool with trixie's libc (the system libc is older): run through its own loader.
+exec "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$R/usr/lib/x86_64-linux-gnu" "$R/usr/bin/$tool" "\$@"
+WRAP
+    chmod +x "$T/bin/$tool"
+  done
+  if ! "$T/bin/iasl" -v >/dev/null 2>&1; then
+    rm -f "$T/bin/iasl" "$T/bin/acpiexec"
+    skip "ACPICA: extracted iasl does not run"
+    return 1
+  fi
+  log "ACPICA ready: $("$T/bin/iasl" -v 2>/dev/null | grep -m1 -i version)"
+}
+
+get_qemu() {
+  if command -v qemu-system-x86_64 >/dev/null; then
+    ln -sf "$(command -v qemu-system-x86_64)" "$T/bin/qemu-system-x86_64"
+    return 0
+  fi
+  setup_apt || { skip "QEMU: no apt/root"; return 1; }
+  log "apt-get install -t bookworm-backports qemu-system-x86"
+  if ! "${APT[@]}" install -y --no-install-recommends -t bookworm-backports qemu-system-x86 >"$T/qemu-install.log" 2>&1; then
+    skip "QEMU: apt-get install -t bookworm-backports qemu-system-x86 failed, see $T/qemu-install.log"
+    return 1
+  fi
+  ln -sf "$(command -v qemu-system-x86_64)" "$T/bin/qemu-system-x86_64"
+}
+
+get_kernel() {
+  if [ -f "$T/kernel/vmlinuz" ] && [ -d "$T/kernel/modules" ]; then return 0; fi
+  setup_apt || { skip "guest kernel: no apt/root"; return 1; }
+  # The newest generic (not -rt, not -cloud) unsigned 6.12 image built for trixie (+deb13;
+  # the +deb12 ones are bookworm-backports builds). The name carries the ABI number.
+  local pkg
+  pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb13-amd64-unsigned$' 2>/dev/null |
+    awk '{print $1}' | sort -V | tail -n1)
+  [ -n "$pkg" ] || { skip "guest kernel: no linux-image-6.12.*-amd64-unsigned in the apt lists"; return 1; }
+  local deb
+  deb=$(download trixie "$pkg") || { skip "guest kernel: apt-get download $pkg failed"; return 1; }
+  rm -rf "$T/kernel" "$T/kernel.tmp" && mkdir -p "$T/kernel.tmp/root"
+  dpkg-deb -x "$deb" "$T/kernel.tmp/root" || { skip "guest kernel: cannot extract $deb"; return 1; }
+  local vmlinuz mods
+  vmlinuz=$(ls "$T/kernel.tmp/root/boot/"vmlinuz-* | head -n1)
+  mods=$(ls -d "$T/kernel.tmp/root/usr/lib/modules/"* "$T/kernel.tmp/root/lib/modules/"* 2>/dev/null | head -n1)
+  [ -n "$vmlinuz" ] && [ -n "$mods" ] || { skip "guest kernel: $pkg has no vmlinuz/modules"; return 1; }
+  mv "$vmlinuz" "$T/kernel.tmp/vmlinuz"
+  mv "$mods" "$T/kernel.tmp/modules"
+  echo "$pkg" >"$T/kernel.tmp/package"
+  rm -rf "$T/kernel.tmp/root"
+  mv "$T/kernel.tmp" "$T/kernel"
+  rm -f "$deb" # ~100 MB; the extracted tree is the cache
+  log "guest kernel ready: $pkg"
+}
+
+get_busybox() {
+  if [ -x "$T/busybox" ]; then return 0; fi
+  setup_apt || { skip "busybox-static: no apt/root"; return 1; }
+  local deb
+  deb=$(download bookworm busybox-static) || { skip "busybox-static: apt-get download failed"; return 1; }
+  rm -rf "$T/busybox.tmp" && mkdir -p "$T/busybox.tmp"
+  dpkg-deb -x "$deb" "$T/busybox.tmp" && mv "$T/busybox.tmp/bin/busybox" "$T/busybox" || {
+    skip "busybox-static: cannot extract $deb"
+    return 1
+  }
+  rm -rf "$T/busybox.tmp"
+}
+
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(acpica qemu kernel busybox)
+for w in "${want[@]}"; do
+  case "$w" in
+    acpica) get_acpica ;;
+    qemu) get_qemu ;;
+    kernel) get_kernel ;;
+    busybox) get_busybox ;;
+    *) log "unknown tool $w" ;;
+  esac
+done
+exit 0
