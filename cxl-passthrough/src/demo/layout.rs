@@ -9,6 +9,7 @@
 //! 0x0100_0000  RAM bandwidth buffer (ram_buffer bytes)
 //! 0xE000_0000  component BARs       (BAR_STRIDE apart, below the no-op device)
 //! 0xFEB0_0000  no-op MMIO device    (one page, the trapped-access baseline)
+//! 0xFED0_0000  host-bridge CHBCRs   (64 KiB each)
 //! 0x1_0000_0000 and up: CFMWS windows (256 MiB aligned, from the window allocator)
 //! ```
 //!
@@ -40,6 +41,8 @@ pub const RAM_BUFFER_GPA: u64 = 0x100_0000;
 pub const BAR_GPA: u64 = 0xE000_0000;
 /// Distance between component BARs (largest BAR the demo places).
 pub const BAR_STRIDE: u64 = 0x200_0000;
+/// First emulated host-bridge component register block (CHBCR), 64 KiB each.
+pub const CHBCR_GPA: u64 = 0xFED0_0000;
 /// No-op MMIO device (baseline for the trapped-access cost).
 pub const NOOP_GPA: u64 = 0xFEB0_0000;
 /// No-op device size.

@@ -4,10 +4,18 @@
 //! - [`layout`]: the guest physical address space and identity page tables (pure).
 //! - [`guest`]: the guest program, generated at run time with iced-x86 (pure).
 //! - [`harness`]: the VM (kvm-ioctls, vm-memory, vm-device), exit accounting.
+//! - [`scenario`]: devices → probe → lock → map → VM → guest → checks.
+//! - [`report`]: the [`report::DemoReport`] (text and JSON).
+//! - [`memcheck`]: host-side pattern writing/checking on guest-visible memory.
 //! - [`stubs`]: small MMIO devices (the no-op baseline, fixed registers).
 
 pub mod guest;
 pub mod harness;
 pub mod layout;
 pub mod memcheck;
+pub mod report;
+pub mod scenario;
 pub mod stubs;
+
+pub use report::DemoReport;
+pub use scenario::{DemoDevice, DemoError, DemoOptions, run_devices};

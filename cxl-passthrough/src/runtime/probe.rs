@@ -15,7 +15,8 @@ use crate::regs::hdm::join_lo_hi;
 use crate::regs::pci::{ExtCapError, find_dvsec};
 use crate::uapi::wire::CONFIG_REGION_INDEX;
 use crate::uapi::{
-    RevisionChoice, UapiError, UapiRevision, parse_device_info, parse_region_info, validate_layout_with_page_size,
+    RevisionChoice, UapiError, UapiRevision, parse_device_info, parse_region_info,
+    validate_layout_with_page_size,
 };
 
 /// Why probing failed.
@@ -28,7 +29,9 @@ pub enum ProbeError {
     #[error("kernel answer rejected: {0}")]
     Uapi(#[from] UapiError),
     /// The device is not a CXL device (no CXL flag / capability).
-    #[error("not a CXL device: the kernel reports no VFIO_DEVICE_FLAGS_CXL / CXL capability (is vfio-pci built with CXL support, and disable_cxl unset?)")]
+    #[error(
+        "not a CXL device: the kernel reports no VFIO_DEVICE_FLAGS_CXL / CXL capability (is vfio-pci built with CXL support, and disable_cxl unset?)"
+    )]
     NotCxl,
     /// The COMP_REGS capability array walk failed.
     #[error("COMP_REGS capability array: {0}")]
@@ -39,12 +42,18 @@ pub enum ProbeError {
 }
 
 /// Probes a device through `backend`.
-pub fn probe(backend: &dyn Backend, choice: RevisionChoice, page_size: u64) -> Result<DeviceDesc, ProbeError> {
+pub fn probe(
+    backend: &dyn Backend,
+    choice: RevisionChoice,
+    page_size: u64,
+) -> Result<DeviceDesc, ProbeError> {
     let dev = parse_device_info(&backend.device_info()?, choice)?;
     let Some(cxl) = dev.cxl.as_ref() else {
         return Err(ProbeError::NotCxl);
     };
-    let region = |index: u32| -> Result<_, ProbeError> { Ok(parse_region_info(&backend.region_info(index)?, index)?) };
+    let region = |index: u32| -> Result<_, ProbeError> {
+        Ok(parse_region_info(&backend.region_info(index)?, index)?)
+    };
     let bar = region(u32::from(cxl.component_bar))?;
     let dpa = region(cxl.dpa_region_index)?;
     let comp = region(cxl.comp_regs_region_index)?;
@@ -57,7 +66,11 @@ pub fn probe(backend: &dyn Backend, choice: RevisionChoice, page_size: u64) -> R
         let mut b = [0u8; 4];
         let n = backend.read(layout.comp_regs.file_offset, off, &mut b)?;
         if n != 4 {
-            return Err(BackendError::Short { op: format!("COMP_REGS read @{off:#x}"), done: n, wanted: 4 });
+            return Err(BackendError::Short {
+                op: format!("COMP_REGS read @{off:#x}"),
+                done: n,
+                wanted: 4,
+            });
         }
         Ok(u32::from_le_bytes(b))
     };
@@ -99,27 +112,45 @@ pub fn probe(backend: &dyn Backend, choice: RevisionChoice, page_size: u64) -> R
             offset: layout.component.offset,
             size: layout.component.size,
         },
-        sparse_areas: layout.bar.sparse.iter().map(|a| (a.offset, a.size)).collect(),
+        sparse_areas: layout
+            .bar
+            .sparse
+            .iter()
+            .map(|a| (a.offset, a.size))
+            .collect(),
         hdm: HdmDesc {
             block_offset: hdm.offset + layout.comp_regs.block_offset,
             decoder_count: hdm.decoder_count,
             capability: hdm.capability.into_bits(),
         },
-        config: RegionDesc { index: CONFIG_REGION_INDEX, size: config.size, file_offset: config.offset, mmap: false },
+        config: RegionDesc {
+            index: CONFIG_REGION_INDEX,
+            size: config.size,
+            file_offset: config.offset,
+            mmap: false,
+        },
         dvsec,
     };
     Ok(desc)
 }
 
 /// Reads `N` bytes of config space (zero beyond the region).
-fn config_read<const N: usize>(backend: &dyn Backend, cfg: (u64, u64), off: u16) -> Result<[u8; N], BackendError> {
+fn config_read<const N: usize>(
+    backend: &dyn Backend,
+    cfg: (u64, u64),
+    off: u16,
+) -> Result<[u8; N], BackendError> {
     let mut b = [0u8; N];
     if u64::from(off) + N as u64 > cfg.1 {
         return Ok(b);
     }
     let n = backend.read(cfg.0, u64::from(off), &mut b)?;
     if n != N {
-        return Err(BackendError::Short { op: format!("config read @{off:#x}"), done: n, wanted: N });
+        return Err(BackendError::Short {
+            op: format!("config read @{off:#x}"),
+            done: n,
+            wanted: N,
+        });
     }
     Ok(b)
 }
@@ -128,7 +159,11 @@ fn config_read<const N: usize>(backend: &dyn Backend, cfg: (u64, u64), off: u16)
 ///
 /// 16-bit registers are read with 16-bit accesses: v3 splits config accesses at
 /// DVSEC + 0x0A, so no access straddles the header and the body.
-fn read_dvsec(backend: &dyn Backend, cfg_offset: u64, cfg_size: u64) -> Result<Option<DvsecDesc>, ProbeError> {
+fn read_dvsec(
+    backend: &dyn Backend,
+    cfg_offset: u64,
+    cfg_size: u64,
+) -> Result<Option<DvsecDesc>, ProbeError> {
     let cfg = (cfg_offset, cfg_size);
     let read32 = |off: u16| config_read::<4>(backend, cfg, off).map(u32::from_le_bytes);
     let read16 = |off: u16| config_read::<2>(backend, cfg, off).map(u16::from_le_bytes);
@@ -139,7 +174,10 @@ fn read_dvsec(backend: &dyn Backend, cfg_offset: u64, cfg_size: u64) -> Result<O
         Err(e) => return Err(ProbeError::Config(e.to_string())),
     };
     if loc.length < off::range_base_lo(0) + 4 {
-        return Err(ProbeError::Config(format!("CXL Device DVSEC too short ({:#x} bytes)", loc.length)));
+        return Err(ProbeError::Config(format!(
+            "CXL Device DVSEC too short ({:#x} bytes)",
+            loc.length
+        )));
     }
     let base = loc.offset;
     Ok(Some(DvsecDesc {
@@ -148,6 +186,9 @@ fn read_dvsec(backend: &dyn Backend, cfg_offset: u64, cfg_size: u64) -> Result<O
         capability: read16(base + off::CAPABILITY)?,
         control: read16(base + off::CONTROL)?,
         lock: read16(base + off::LOCK)?,
-        range1_size: join_lo_hi(read32(base + off::range_size_lo(0))?, read32(base + off::range_size_hi(0))?),
+        range1_size: join_lo_hi(
+            read32(base + off::range_size_lo(0))?,
+            read32(base + off::range_size_hi(0))?,
+        ),
     }))
 }
