@@ -1,6 +1,14 @@
 //! `cxl-passthrough`: inspect a CXL Type-2 device (or the simulator) the way a VMM would.
 
-fn main() -> anyhow::Result<()> {
-    env_logger::init();
-    anyhow::bail!("no subcommand yet")
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = cli::Cli::parse();
+    if let Err(e) = cli::run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -6,6 +6,8 @@
 //! exist: `kernel` (a VFIO device fd) and `sim` (the userspace simulator).
 
 pub mod kernel;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 use std::io;
 use std::os::fd::BorrowedFd;

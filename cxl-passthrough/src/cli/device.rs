@@ -1,0 +1,117 @@
+//! Device selection options shared by the subcommands: the simulator or a real device.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use cxl_passthrough::backend::Backend;
+use cxl_passthrough::backend::kernel::{DeviceLocator, KernelBackend};
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
+
+use super::size::parse_size;
+
+/// UAPI revision choice on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UapiArg {
+    /// Detect from the kernel's answer (real devices); v2 for the simulator.
+    Auto,
+    /// v2 (NVIDIA kernels).
+    V2,
+    /// v3.
+    V3,
+}
+
+/// Component block placement in the simulated BAR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TopologyArg {
+    /// Block at the end of the BAR (topology A).
+    End,
+    /// Block at the start (topology B).
+    Start,
+    /// Block in the middle (topology C).
+    Middle,
+}
+
+/// Which device to use.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceOpts {
+    /// Use the built-in simulator of the kernel driver (the default when no --device is given).
+    #[arg(long)]
+    pub sim: bool,
+    /// A real VFIO device: /dev/vfio/devices/vfioN, or a PCI address like 0000:01:00.0.
+    #[arg(long, conflicts_with = "sim")]
+    pub device: Option<String>,
+    /// UAPI revision: the simulator's revision, or forced decoding for a real device.
+    #[arg(long, value_enum, default_value_t = UapiArg::Auto)]
+    pub uapi: UapiArg,
+    /// Simulated device memory size (multiple of 256M).
+    #[arg(long, value_parser = parse_size, default_value = "512M")]
+    pub dpa_size: u64,
+    /// Where the simulated component block sits in its BAR.
+    #[arg(long, value_enum, default_value_t = TopologyArg::End)]
+    pub topology: TopologyArg,
+    /// Simulated HDM decoder count.
+    #[arg(long, default_value_t = 1)]
+    pub decoders: u32,
+    /// Simulate a device whose decoder 0 was not committed by firmware.
+    #[arg(long)]
+    pub not_committed: bool,
+}
+
+impl DeviceOpts {
+    /// The revision choice for the UAPI parser.
+    pub fn revision_choice(&self) -> RevisionChoice {
+        match self.uapi {
+            UapiArg::Auto => RevisionChoice::Auto,
+            UapiArg::V2 => RevisionChoice::Force(UapiRevision::V2),
+            UapiArg::V3 => RevisionChoice::Force(UapiRevision::V3),
+        }
+    }
+
+    /// The simulator configuration these options describe.
+    pub fn sim_config(&self) -> SimConfig {
+        SimConfig {
+            revision: if self.uapi == UapiArg::V3 {
+                SimRevision::V3
+            } else {
+                SimRevision::V2
+            },
+            dpa_size: self.dpa_size,
+            decoder_count: self.decoders,
+            topology: match self.topology {
+                TopologyArg::End => Topology::End,
+                TopologyArg::Start => Topology::Start,
+                TopologyArg::Middle => Topology::Middle,
+            },
+            firmware_committed: !self.not_committed,
+            ..SimConfig::default()
+        }
+    }
+
+    /// Opens the backend; returns it and a label for reports.
+    pub fn open(&self) -> Result<(Arc<dyn Backend>, String)> {
+        if let Some(path) = &self.device {
+            return open_kernel(path);
+        }
+        let cfg = self.sim_config();
+        let label = format!(
+            "sim:{}",
+            if cfg.revision == SimRevision::V3 {
+                "v3"
+            } else {
+                "v2"
+            }
+        );
+        let sim = SimDevice::new(cfg).context("configuring the simulated device")?;
+        Ok((Arc::new(sim), label))
+    }
+}
+
+fn open_kernel(path: &str) -> Result<(Arc<dyn Backend>, String)> {
+    let locator = DeviceLocator::parse(path);
+    let backend =
+        KernelBackend::open(&locator).with_context(|| format!("opening VFIO device {path}"))?;
+    Ok((Arc::new(backend), path.to_string()))
+}

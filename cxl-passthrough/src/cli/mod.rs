@@ -1,0 +1,30 @@
+//! Command-line interface.
+
+pub mod device;
+pub mod probe;
+pub mod size;
+
+use clap::{Parser, Subcommand};
+
+/// Inspect a CXL Type-2 device (or the built-in simulator) the way a VMM would.
+#[derive(Parser, Debug)]
+#[command(name = "cxl-passthrough", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Probe a device: UAPI revision, regions, HDM decoders, BAR plan, window, locked decoder 0.
+    Probe(probe::ProbeArgs),
+}
+
+/// Runs the CLI.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Probe(a) => probe::run(&a),
+    }
+}

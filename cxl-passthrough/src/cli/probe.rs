@@ -1,0 +1,56 @@
+//! `cxl-passthrough probe`: what a VMM would build for a device, with the boot-time HDM
+//! lock performed and read back.
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use cxl_passthrough::plan::WindowAllocator;
+use cxl_passthrough::runtime::CxlDevice;
+use cxl_passthrough::runtime::probe::probe;
+use cxl_passthrough::runtime::report::ProbeReport;
+
+use super::device::DeviceOpts;
+use super::size::parse_size;
+
+/// Default guest-physical range for CFMWS windows (above 256 GiB, clear of RAM and the
+/// PCI apertures a small VMM uses).
+pub const DEFAULT_WINDOW_BASE: u64 = 0x40_0000_0000;
+
+/// Options of `probe`.
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// The device.
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    /// Guest-physical base of the CFMWS window range.
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_WINDOW_BASE)]
+    pub window_base: u64,
+    /// Print JSON (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Host page size.
+pub fn page_size() -> u64 {
+    4096
+}
+
+/// Runs `probe`.
+pub fn run(args: &ProbeArgs) -> Result<()> {
+    let (backend, source) = args.device.open()?;
+    let desc = probe(backend.as_ref(), args.device.revision_choice(), page_size())
+        .with_context(|| format!("probing {source}"))?;
+    let mut windows = WindowAllocator::new(args.window_base, 1 << 40).context("window range")?;
+    let window = windows
+        .allocate(desc.dpa.size)
+        .context("planning the CFMWS window")?;
+    let dev = CxlDevice::new(backend, desc, window, page_size()).context("planning the device")?;
+    let decoder0 = dev.boot().context("boot-time HDM decoder lock")?;
+    let report = ProbeReport::new(source, &dev, decoder0);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
