@@ -30,13 +30,9 @@ pub enum ProbeError {
     Uapi(#[from] UapiError),
     /// The device is not a CXL device (no CXL flag / capability).
     #[error(
-<<<<<<< HEAD
-        "not a CXL device: the kernel reports no VFIO_DEVICE_FLAGS_CXL / CXL capability (is vfio-pci built with CXL support, and disable_cxl unset?)"
-=======
         "not a CXL device: the kernel reports no VFIO_DEVICE_FLAGS_CXL / CXL capability. Causes: vfio-pci built \
          without CXL support, the disable_cxl module parameter, or (v2) the kernel fell back to plain vfio-pci \
          because HDM decoder 0 is not firmware-committed, which this crate does not support"
->>>>>>> main
     )]
     NotCxl,
     /// The COMP_REGS capability array walk failed.
