@@ -89,12 +89,8 @@ fn guest_sees_window_decoder_and_trapped_devices() {
         },
         Step::Checkpoint(9),
         Step::Bandwidth {
-            gpa: WINDOWS_GPA,
-            len: 8 << 20,
-            passes: 3,
-        },
-        Step::Bandwidth {
-            gpa: RAM_BUFFER_GPA,
+            a: RAM_BUFFER_GPA,
+            b: WINDOWS_GPA,
             len: 8 << 20,
             passes: 3,
         },
@@ -134,8 +130,14 @@ fn guest_sees_window_decoder_and_trapped_devices() {
         [WINDOWS_GPA, WIN, u64::from(locked.into_bits()), 1]
     );
     assert_eq!(r[1].values[..2], [0, 0], "host pattern intact");
-    assert_eq!(r[6].values[1], u64::from(locked.into_bits()));
-    assert_eq!(r[7].values[1], 0);
+    let bw = r[3].values;
+    assert!(
+        bw[..4].iter().all(|c| *c > 0 && *c < u64::MAX),
+        "every pass timed: {bw:?}"
+    );
+    assert_eq!(bw[4], 0, "the read sweeps add up zeros written just before");
+    assert_eq!(r[5].values[1], u64::from(locked.into_bits()));
+    assert_eq!(r[6].values[1], 0);
     let c = verify_all(&win, WIN, 0xABCD);
     assert!(c.ok(), "guest pattern: {c:?}");
     assert_eq!(out.exits["window"], 0);

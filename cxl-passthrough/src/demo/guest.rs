@@ -77,14 +77,18 @@ pub enum Step {
         /// Value written.
         value: u64,
     },
-    /// `passes` timed `rep stosq` over `gpa..gpa+len` then `passes` timed read sweeps.
-    /// Results: 0 fewest write cycles, 1 fewest read cycles, 2 read checksum.
+    /// Compares two ranges' bandwidth: one untimed write of each, then `passes` rounds
+    /// of a timed `rep stosq` over `a`, over `b`, a timed read sweep of `a`, of `b`
+    /// (interleaved, so drift on the host hits both alike). Results: fewest cycles for
+    /// 0 write `a`, 1 write `b`, 2 read `a`, 3 read `b`; 4 read checksum.
     Bandwidth {
-        /// Start.
-        gpa: u64,
-        /// Length (multiple of 32).
+        /// First range (the reference, e.g. RAM).
+        a: u64,
+        /// Second range (e.g. the window).
+        b: u64,
+        /// Length of each (multiple of 32).
         len: u64,
-        /// Timed passes of each kind (at least 1).
+        /// Timed rounds (at least 1).
         passes: u32,
     },
     /// `count` dword loads from `gpa` (each one trapped by the host).
@@ -206,6 +210,31 @@ fn tsc_elapsed(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.sub(rax, r13)
 }
 
+/// `rep stosq` of zeros over `gpa..gpa+len` (clobbers rdi, rcx, rax).
+fn fill_zero(a: &mut CodeAssembler, gpa: u64, len: u64) -> Result<(), IcedError> {
+    a.mov(rdi, gpa)?;
+    a.mov(rcx, len / 8)?;
+    a.xor(eax, eax)?;
+    a.rep().stosq() // rcx qwords of rax to [rdi]
+}
+
+/// Adds every qword of `gpa..gpa+len` to rbx, four per iteration (clobbers rsi, rcx,
+/// r12).
+fn read_sweep(a: &mut CodeAssembler, gpa: u64, len: u64) -> Result<(), IcedError> {
+    let mut next = a.create_label();
+    a.mov(rsi, gpa)?;
+    a.mov(r12, len)?;
+    a.xor(ecx, ecx)?;
+    a.set_label(&mut next)?;
+    a.add(rbx, qword_ptr(rsi + rcx))?;
+    a.add(rbx, qword_ptr(rsi + rcx + 8))?;
+    a.add(rbx, qword_ptr(rsi + rcx + 16))?;
+    a.add(rbx, qword_ptr(rsi + rcx + 24))?;
+    a.add(rcx, 32)?;
+    a.cmp(rcx, r12)?;
+    a.jb(next)
+}
+
 fn emit_step(a: &mut CodeAssembler, i: usize, step: &Step) -> Result<(), IcedError> {
     let rec = results_gpa(i);
     match *step {
@@ -309,48 +338,43 @@ fn emit_step(a: &mut CodeAssembler, i: usize, step: &Step) -> Result<(), IcedErr
             a.mov(rdi, rec)?;
             a.mov(qword_ptr(rdi), rax)?;
         }
-        Step::Bandwidth { gpa, len, passes } => {
-            let mut write_pass = a.create_label();
-            let mut read_pass = a.create_label();
-            let mut read_next = a.create_label();
-            a.mov(r15, u64::MAX)?; // fewest write cycles
-            a.mov(r14d, passes)?;
-            a.set_label(&mut write_pass)?;
-            a.mov(rdi, gpa)?;
-            a.mov(rcx, len / 8)?;
-            a.xor(eax, eax)?;
-            tsc_start(a)?;
-            a.rep().stosq()?; // rcx qwords of rax to [rdi]
-            tsc_elapsed(a)?;
-            a.cmp(rax, r15)?;
-            a.cmovb(r15, rax)?;
-            a.dec(r14d)?;
-            a.jnz(write_pass)?;
-            a.mov(r8, u64::MAX)?; // fewest read cycles
-            a.xor(ebx, ebx)?; // checksum
-            a.mov(r12, len)?;
-            a.mov(rsi, gpa)?;
-            a.mov(r14d, passes)?;
-            a.set_label(&mut read_pass)?;
-            a.xor(ecx, ecx)?;
-            tsc_start(a)?;
-            a.set_label(&mut read_next)?;
-            a.add(rbx, qword_ptr(rsi + rcx))?;
-            a.add(rbx, qword_ptr(rsi + rcx + 8))?;
-            a.add(rbx, qword_ptr(rsi + rcx + 16))?;
-            a.add(rbx, qword_ptr(rsi + rcx + 24))?;
-            a.add(rcx, 32)?;
-            a.cmp(rcx, r12)?;
-            a.jb(read_next)?;
-            tsc_elapsed(a)?;
-            a.cmp(rax, r8)?;
-            a.cmovb(r8, rax)?;
-            a.dec(r14d)?;
-            a.jnz(read_pass)?;
-            a.mov(rdi, rec)?;
-            a.mov(qword_ptr(rdi), r15)?;
-            a.mov(qword_ptr(rdi + 8), r8)?;
-            a.mov(qword_ptr(rdi + 16), rbx)?;
+        Step::Bandwidth {
+            a: ga,
+            b: gb,
+            len,
+            passes,
+        } => {
+            let asm = &mut *a;
+            let mut round = asm.create_label();
+            for gpa in [ga, gb] {
+                fill_zero(asm, gpa, len)?; // warm-up: first touch is not timed
+            }
+            for min in [r15, r8, r9, r10] {
+                asm.mov(min, u64::MAX)?;
+            }
+            asm.xor(ebx, ebx)?; // read checksum
+            asm.mov(r14d, passes)?;
+            asm.set_label(&mut round)?;
+            for (gpa, min) in [(ga, r15), (gb, r8)] {
+                tsc_start(asm)?;
+                fill_zero(asm, gpa, len)?;
+                tsc_elapsed(asm)?;
+                asm.cmp(rax, min)?;
+                asm.cmovb(min, rax)?; // keep the fastest pass
+            }
+            for (gpa, min) in [(ga, r9), (gb, r10)] {
+                tsc_start(asm)?;
+                read_sweep(asm, gpa, len)?;
+                tsc_elapsed(asm)?;
+                asm.cmp(rax, min)?;
+                asm.cmovb(min, rax)?;
+            }
+            asm.dec(r14d)?;
+            asm.jnz(round)?;
+            asm.mov(rdi, rec)?;
+            for (k, r) in [r15, r8, r9, r10, rbx].into_iter().enumerate() {
+                asm.mov(qword_ptr(rdi + 8 * k as i32), r)?;
+            }
         }
         Step::TrapCost { gpa, count } => {
             let mut next = a.create_label();
@@ -430,7 +454,8 @@ mod tests {
                 value: 5,
             },
             Step::Bandwidth {
-                gpa: 0x100_0000,
+                a: 0x100_0000,
+                b: 1 << 32,
                 len: 1 << 20,
                 passes: 2,
             },
@@ -463,7 +488,8 @@ mod tests {
                 seed: 0,
             },
             Step::Bandwidth {
-                gpa: 0,
+                a: 0,
+                b: 0,
                 len: 64,
                 passes: 0,
             },

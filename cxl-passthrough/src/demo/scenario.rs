@@ -287,7 +287,7 @@ fn decoder_regs_gpa(p: &Prepared) -> u64 {
         + DecoderReg::BaseLo.at(0)
 }
 
-fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, usize, Vec<DevSteps>) {
+fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, Vec<DevSteps>) {
     let mut steps = Vec::new();
     let mut push = |s: Step| {
         steps.push(s);
@@ -296,11 +296,6 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, usize, V
     let noop = push(Step::TrapCost {
         gpa: NOOP_GPA,
         count: opts.trap_accesses,
-    });
-    let ram_bw = push(Step::Bandwidth {
-        gpa: RAM_BUFFER_GPA,
-        len: opts.bandwidth_bytes,
-        passes: opts.passes,
     });
     let mut idx = Vec::new();
     for (i, p) in devs.iter().enumerate() {
@@ -336,7 +331,8 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, usize, V
         let bw = opts.bandwidth_bytes.min(dpa) & !31;
         if bw > 0 {
             s.bandwidth = Some(push(Step::Bandwidth {
-                gpa: w,
+                a: RAM_BUFFER_GPA,
+                b: w,
                 len: bw,
                 passes: opts.passes,
             }));
@@ -362,7 +358,7 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, usize, V
         }
         idx.push(s);
     }
-    (steps, noop, ram_bw, idx)
+    (steps, noop, idx)
 }
 
 /// Hooks around the reset: unmap the device memory, and record what the guest would see.
@@ -456,7 +452,7 @@ pub fn run_devices(
     for p in &devs {
         attach(&mut h, p)?;
     }
-    let (steps, noop_step, ram_step, idx) = program(&devs, &opts);
+    let (steps, noop_step, idx) = program(&devs, &opts);
     let prog = assemble(&steps)?;
     progress(&format!(
         "[guest] running the guest program ({} steps, {} bytes)",
@@ -523,7 +519,6 @@ pub fn run_devices(
         ),
     )];
     let noop = rec(noop_step);
-    let ram = rec(ram_step);
     let mut reports = Vec::new();
     for (p, s) in devs.iter().zip(&idx) {
         let n = &p.name;
@@ -621,8 +616,8 @@ pub fn run_devices(
             BandwidthReport {
                 bytes: opts.bandwidth_bytes.min(p.dpa.size() as u64) & !31,
                 passes: opts.passes,
-                write_ratio: ratio(ram.values[0], w.values[0]),
-                read_ratio: ratio(ram.values[1], w.values[1]),
+                write_ratio: ratio(w.values[0], w.values[1]),
+                read_ratio: ratio(w.values[2], w.values[3]),
             }
         });
         match &bandwidth {
