@@ -1,6 +1,8 @@
 //! The demo end to end on the simulator: one device, two devices, a reset in the middle
 //! of guest activity, both UAPI revisions. Skips loudly without /dev/kvm.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup should abort the test
+
 use cxl_passthrough::backend::sim::{SimConfig, SimRevision};
 use cxl_passthrough::demo::report::Verdict;
 use cxl_passthrough::demo::{DemoOptions, DemoReport, run_devices, sim_devices};

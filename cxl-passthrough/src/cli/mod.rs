@@ -1,5 +1,6 @@
 //! Command-line interface.
 
+pub mod demo;
 pub mod device;
 pub mod probe;
 pub mod size;
@@ -20,11 +21,14 @@ pub struct Cli {
 pub enum Command {
     /// Probe a device: UAPI revision, regions, HDM decoders, BAR plan, window, locked decoder 0.
     Probe(probe::ProbeArgs),
+    /// Run a KVM guest against the device(s) and check what it sees (docs/performance.md).
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the CLI.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Probe(a) => probe::run(&a),
+        Command::Demo(a) => demo::run_demo(&a),
     }
 }

@@ -91,13 +91,19 @@ pub enum Step {
         /// Timed rounds (at least 1).
         passes: u32,
     },
-    /// `count` dword loads from `gpa` (each one trapped by the host).
-    /// Results: 0 cycles taken, 1 last value read.
+    /// Compares the cost of trapped dword loads from two registers: `rounds` rounds of
+    /// `count` loads from `a` then `count` loads from `b` (interleaved, like
+    /// [`Step::Bandwidth`]). Results: fewest cycles per round for 0 `a`, 1 `b`; last value
+    /// read from 2 `a`, 3 `b`.
     TrapCost {
-        /// Address of the register.
-        gpa: u64,
-        /// Loads (at least 1).
+        /// First register (the reference, e.g. a no-op device).
+        a: u64,
+        /// Second register.
+        b: u64,
+        /// Loads per round (at least 1).
         count: u32,
+        /// Rounds (at least 1).
+        rounds: u32,
     },
 }
 
@@ -185,7 +191,9 @@ fn validate(index: usize, step: &Step) -> Result<(), GuestError> {
         Step::Bandwidth { len, passes, .. } if len == 0 || len % 32 != 0 || passes == 0 => {
             bad("len must be a non-zero multiple of 32 and passes at least 1")
         }
-        Step::TrapCost { count: 0, .. } => bad("count must be at least 1"),
+        Step::TrapCost { count, rounds, .. } if count == 0 || rounds == 0 => {
+            bad("count and rounds must be at least 1")
+        }
         _ => Ok(()),
     }
 }
@@ -376,19 +384,37 @@ fn emit_step(a: &mut CodeAssembler, i: usize, step: &Step) -> Result<(), IcedErr
                 asm.mov(qword_ptr(rdi + 8 * k as i32), r)?;
             }
         }
-        Step::TrapCost { gpa, count } => {
-            let mut next = a.create_label();
-            a.mov(rsi, gpa)?;
-            a.mov(r14d, count)?;
-            tsc_start(a)?;
-            a.set_label(&mut next)?;
-            a.mov(ebx, dword_ptr(rsi))?; // trapped
-            a.dec(r14d)?;
-            a.jnz(next)?;
-            tsc_elapsed(a)?;
+        Step::TrapCost {
+            a: ga,
+            b: gb,
+            count,
+            rounds,
+        } => {
+            let mut round = a.create_label();
+            a.mov(r15, u64::MAX)?; // fewest cycles, a
+            a.mov(r8, u64::MAX)?; // fewest cycles, b
+            a.mov(r12d, rounds)?;
+            a.set_label(&mut round)?;
+            for (gpa, min, last) in [(ga, r15, r9), (gb, r8, r10)] {
+                let mut next = a.create_label();
+                a.mov(rsi, gpa)?;
+                a.mov(r14d, count)?;
+                tsc_start(a)?;
+                a.set_label(&mut next)?;
+                a.mov(ebx, dword_ptr(rsi))?; // trapped
+                a.dec(r14d)?;
+                a.jnz(next)?;
+                tsc_elapsed(a)?;
+                a.mov(last, rbx)?;
+                a.cmp(rax, min)?;
+                a.cmovb(min, rax)?;
+            }
+            a.dec(r12d)?;
+            a.jnz(round)?;
             a.mov(rdi, rec)?;
-            a.mov(qword_ptr(rdi), rax)?;
-            a.mov(qword_ptr(rdi + 8), rbx)?;
+            for (k, r) in [r15, r8, r9, r10].into_iter().enumerate() {
+                a.mov(qword_ptr(rdi + 8 * k as i32), r)?;
+            }
         }
     }
     Ok(())
@@ -460,8 +486,10 @@ mod tests {
                 passes: 2,
             },
             Step::TrapCost {
-                gpa: 0xFEB0_0000,
+                a: 0xFEB0_0000,
+                b: 0xE000_0000,
                 count: 10,
+                rounds: 2,
             },
         ];
         let p = assemble(&steps).unwrap();
@@ -493,7 +521,12 @@ mod tests {
                 len: 64,
                 passes: 0,
             },
-            Step::TrapCost { gpa: 0, count: 0 },
+            Step::TrapCost {
+                a: 0,
+                b: 0,
+                count: 1,
+                rounds: 0,
+            },
         ] {
             assert!(matches!(
                 assemble(&[s]),

@@ -196,6 +196,11 @@ fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> HarnessError {
     move |source| HarnessError::Kvm { op, source }
 }
 
+/// Checks that /dev/kvm can be opened (fails with [`HarnessError::NoKvm`] otherwise).
+pub fn check_kvm() -> Result<(), HarnessError> {
+    Kvm::new().map(drop).map_err(HarnessError::NoKvm)
+}
+
 impl Harness {
     /// Opens /dev/kvm, creates the VM, its vCPU and `ram_size` bytes of guest RAM at 0
     /// (label `ram`).

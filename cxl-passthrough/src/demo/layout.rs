@@ -6,7 +6,7 @@
 //! 0x0000_3000  page directories     (one page per GiB that needs mapping)
 //! 0x0008_0000  results              (RESULTS_SIZE bytes, written by the guest)
 //! 0x0010_0000  guest program        (up to CODE_MAX bytes)
-//! 0x0100_0000  RAM bandwidth buffer (ram_buffer bytes)
+//! 0x0100_0000  RAM bandwidth buffers (2 x ram_buffer bytes)
 //! 0xE000_0000  component BARs       (BAR_STRIDE apart, below the no-op device)
 //! 0xFEB0_0000  no-op MMIO device    (one page, the trapped-access baseline)
 //! 0xFED0_0000  host-bridge CHBCRs   (64 KiB each)
@@ -60,9 +60,10 @@ const WRITABLE: u64 = 1 << 1;
 const USER: u64 = 1 << 2;
 const HUGE: u64 = 1 << 7;
 
-/// Guest RAM size for a RAM buffer of `ram_buffer` bytes.
+/// Guest RAM size for two RAM buffers of `ram_buffer` bytes each (the second one
+/// calibrates the bandwidth measurement: RAM against RAM).
 pub const fn ram_size(ram_buffer: u64) -> u64 {
-    RAM_BUFFER_GPA + ram_buffer
+    RAM_BUFFER_GPA + 2 * ram_buffer
 }
 
 /// GPA of the `n`th component BAR.
@@ -144,7 +145,7 @@ mod tests {
             return None;
         }
         let pde = entry(page(pdpte & !0xFFF)?, ((va >> 21) & 511) as usize);
-        (pde & PRESENT != 0 && pde & HUGE != 0).then(|| (pde & !0x1F_FFFF) | (va & 0x1F_FFFF))
+        (pde & PRESENT != 0 && pde & HUGE != 0).then_some((pde & !0x1F_FFFF) | (va & 0x1F_FFFF))
     }
 
     #[test]
@@ -178,11 +179,11 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_map() {
         assert!(matches!(
-            identity_tables(&[0..(513 << 30)]),
+            identity_tables(&[0..1, 0..(513 << 30)]),
             Err(LayoutError::TooHigh(..))
         ));
         assert_eq!(
-            identity_tables(&[0..(PD_MAX + 1) * GIB]),
+            identity_tables(&[0..1, 0..(PD_MAX + 1) * GIB]),
             Err(LayoutError::TooManyDirectories)
         );
     }

@@ -18,6 +18,7 @@ pub mod memcheck;
 pub mod report;
 pub mod scenario;
 pub mod stubs;
+mod verify;
 
 pub use entry::{RunOptions, run, sim_devices};
 pub use report::DemoReport;

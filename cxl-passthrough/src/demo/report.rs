@@ -63,12 +63,24 @@ pub struct BandwidthReport {
     pub write_ratio: f64,
     /// Window read bandwidth / RAM read bandwidth.
     pub read_ratio: f64,
+    /// The same measurement of RAM against a second RAM buffer, just before: how far
+    /// from 1.0 the method itself lands (write, read).
+    pub ram_vs_ram: (f64, f64),
+}
+
+impl BandwidthReport {
+    /// Measurement noise: the calibration's larger distance from 1.0.
+    pub fn noise(&self) -> f64 {
+        (1.0 - self.ram_vs_ram.0)
+            .abs()
+            .max((1.0 - self.ram_vs_ram.1).abs())
+    }
 }
 
 /// Guest-measured cost of a trapped access to the COMP_REGS overlay.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct TrapReport {
-    /// Loads timed per device.
+    /// Loads per timed round (the fastest round of each kind counts).
     pub accesses: u32,
     /// Overlay access cost / no-op device access cost.
     pub overlay_vs_noop: f64,
@@ -153,10 +165,12 @@ impl DemoReport {
             if let Some(b) = &d.bandwidth {
                 let _ = writeln!(
                     s,
-                    "  bandwidth window/RAM: write {:.3}, read {:.3} (goal >= {:.2}; {} MiB x {} passes)",
+                    "  bandwidth window/RAM: write {:.3}, read {:.3} (goal >= {:.2}; RAM/RAM {:.3}/{:.3}; {} MiB x {} passes)",
                     b.write_ratio,
                     b.read_ratio,
                     self.bandwidth_goal,
+                    b.ram_vs_ram.0,
+                    b.ram_vs_ram.1,
                     b.bytes >> 20,
                     b.passes
                 );

@@ -7,17 +7,18 @@ use cxl_acpi::topology::Granularity;
 use cxl_acpi::{Chbcr, ChbcrConfig, ChbcrError, CommittedDecoder, chbcr};
 use vm_memory::MmapRegion;
 
-use super::guest::{GuestError, Record, Step, assemble};
-use super::harness::{Harness, HarnessError, MemoryRegion, MmioRegion, SlotControl, UNMAPPED};
+use super::guest::{GuestError, Step, assemble};
+use super::harness::{
+    Harness, HarnessError, MemoryRegion, MmioRegion, SlotControl, UNMAPPED, check_kvm,
+};
 use super::layout::{
     BAR_STRIDE, CHBCR_GPA, NOOP_GPA, NOOP_SIZE, RAM_BUFFER_GPA, WINDOWS_GPA, WINDOWS_LEN, bar_gpa,
     ram_size,
 };
-use super::memcheck::{PatternCheck, read_u64, verify_all, write_sparse, write_u64};
-use super::report::{
-    BandwidthReport, Check, DemoReport, DeviceReport, ResetReport, TrapReport, Verdict,
-};
+use super::memcheck::{PatternCheck, verify_all, write_sparse, write_u64};
+use super::report::{Check, DemoReport, ResetReport, Verdict};
 use super::stubs::NoopDevice;
+use super::verify::{ResetSeen, device_checks};
 use crate::backend::{Backend, ResetKind};
 use crate::plan::{MappedArea, WindowAllocator, WindowError};
 use crate::regs::hdm::{DecoderCtrl, DecoderReg};
@@ -57,9 +58,9 @@ pub struct DemoOptions {
 impl Default for DemoOptions {
     fn default() -> Self {
         Self {
-            bandwidth_bytes: 32 << 20,
-            passes: 8,
-            trap_accesses: 2000,
+            bandwidth_bytes: 8 << 20,
+            passes: 64,
+            trap_accesses: 200,
             reset_midway: false,
             bandwidth_goal: 0.98,
             page_size: 4096,
@@ -124,23 +125,23 @@ pub enum DemoError {
     Open(String),
 }
 
-struct Prepared {
-    name: String,
-    dev: CxlDevice,
-    dpa: Arc<MmapRegion>,
-    sparse: Vec<(MappedArea, Arc<MmapRegion>)>,
-    bar_gpa: u64,
-    chbcr_gpa: u64,
-    decoder: DecoderState,
-    host_seed: u64,
-    guest_seed: u64,
+pub(super) struct Prepared {
+    pub(super) name: String,
+    pub(super) dev: CxlDevice,
+    pub(super) dpa: Arc<MmapRegion>,
+    pub(super) sparse: Vec<(MappedArea, Arc<MmapRegion>)>,
+    pub(super) bar_gpa: u64,
+    pub(super) chbcr_gpa: u64,
+    pub(super) decoder: DecoderState,
+    pub(super) host_seed: u64,
+    pub(super) guest_seed: u64,
 }
 
 impl Prepared {
-    fn label(&self, what: &str) -> String {
+    pub(super) fn label(&self, what: &str) -> String {
         format!("{}.{what}", self.name)
     }
-    fn memory_labels(&self) -> Vec<String> {
+    pub(super) fn memory_labels(&self) -> Vec<String> {
         let mut v = vec![self.label("window")];
         v.extend((0..self.sparse.len()).map(|k| self.label(&format!("bar-mapped{k}"))));
         v
@@ -149,15 +150,16 @@ impl Prepared {
 
 /// Step indices of one device's part of the program.
 #[derive(Default)]
-struct DevSteps {
-    decoder: usize,
-    chbcr: usize,
-    host_pattern: usize,
-    touch: Option<usize>,
-    bandwidth: Option<usize>,
-    fill: usize,
-    trap: usize,
-    after_reset: Option<(usize, usize)>,
+pub(super) struct DevSteps {
+    pub(super) decoder: usize,
+    pub(super) chbcr: usize,
+    pub(super) host_pattern: usize,
+    pub(super) touch: Option<usize>,
+    pub(super) bandwidth: Option<usize>,
+    pub(super) calibration: Option<usize>,
+    pub(super) fill: usize,
+    pub(super) trap: usize,
+    pub(super) after_reset: Option<(usize, usize)>,
 }
 
 fn prepare(
@@ -287,16 +289,12 @@ fn decoder_regs_gpa(p: &Prepared) -> u64 {
         + DecoderReg::BaseLo.at(0)
 }
 
-fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, Vec<DevSteps>) {
+fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, Vec<DevSteps>) {
     let mut steps = Vec::new();
     let mut push = |s: Step| {
         steps.push(s);
         steps.len() - 1
     };
-    let noop = push(Step::TrapCost {
-        gpa: NOOP_GPA,
-        count: opts.trap_accesses,
-    });
     let mut idx = Vec::new();
     for (i, p) in devs.iter().enumerate() {
         let w = p.dev.window().base;
@@ -330,6 +328,12 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, Vec<DevS
         }
         let bw = opts.bandwidth_bytes.min(dpa) & !31;
         if bw > 0 {
+            s.calibration = Some(push(Step::Bandwidth {
+                a: RAM_BUFFER_GPA,
+                b: RAM_BUFFER_GPA + opts.bandwidth_bytes,
+                len: bw,
+                passes: opts.passes,
+            }));
             s.bandwidth = Some(push(Step::Bandwidth {
                 a: RAM_BUFFER_GPA,
                 b: w,
@@ -343,8 +347,10 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, Vec<DevS
             seed: p.guest_seed,
         });
         s.trap = push(Step::TrapCost {
-            gpa: decoder_regs_gpa(p) + DecoderReg::Ctrl.offset(),
+            a: NOOP_GPA,
+            b: decoder_regs_gpa(p) + DecoderReg::Ctrl.offset(),
             count: opts.trap_accesses,
+            rounds: opts.passes,
         });
         if opts.reset_midway && i == 0 {
             push(Step::Checkpoint(RESET_CHECKPOINT));
@@ -358,7 +364,7 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, usize, Vec<DevS
         }
         idx.push(s);
     }
-    (steps, noop, idx)
+    (steps, idx)
 }
 
 /// Hooks around the reset: unmap the device memory, and record what the guest would see.
@@ -382,24 +388,6 @@ impl MemoryHooks for ResetHooks<'_, '_> {
     }
 }
 
-fn ratio(base: u64, cost: u64) -> f64 {
-    if cost == 0 {
-        0.0
-    } else {
-        base as f64 / cost as f64
-    }
-}
-
-fn pattern_detail(c: &PatternCheck) -> String {
-    match c.first_mismatch {
-        None => format!("{} qwords match", c.checked),
-        Some(o) => format!(
-            "{} of {} qwords differ, first at offset {o:#x}",
-            c.mismatches, c.checked
-        ),
-    }
-}
-
 /// Runs the demo on `devices`, calling `progress` with one line per phase.
 pub fn run_devices(
     devices: Vec<DemoDevice>,
@@ -409,6 +397,8 @@ pub fn run_devices(
     if devices.is_empty() {
         return Err(DemoError::NoDevices);
     }
+    progress("[kvm] checking /dev/kvm");
+    check_kvm()?;
     let opts = DemoOptions {
         bandwidth_bytes: (opts.bandwidth_bytes & !31).max(32),
         passes: opts.passes.max(1),
@@ -452,7 +442,7 @@ pub fn run_devices(
     for p in &devs {
         attach(&mut h, p)?;
     }
-    let (steps, noop_step, idx) = program(&devs, &opts);
+    let (steps, idx) = program(&devs, &opts);
     let prog = assemble(&steps)?;
     progress(&format!(
         "[guest] running the guest program ({} steps, {} bytes)",
@@ -503,12 +493,6 @@ pub fn run_devices(
         h.run(&prog, &mut on_checkpoint)?
     };
     progress("[verify] checking the guest's results and the device memory");
-    let rec = |i: usize| {
-        outcome.records.get(i).copied().unwrap_or(Record {
-            values: [0; 7],
-            done: false,
-        })
-    };
     let mut checks = vec![Check::new(
         "guest program finished",
         outcome.finished,
@@ -518,179 +502,13 @@ pub fn run_devices(
             steps.len()
         ),
     )];
-    let noop = rec(noop_step);
+    let seen = ResetSeen {
+        report: reset_report,
+        pre_reset,
+    };
     let mut reports = Vec::new();
     for (p, s) in devs.iter().zip(&idx) {
-        let n = &p.name;
-        let dec = rec(s.decoder);
-        checks.push(Check::new(
-            format!(
-                "{n}: guest reads decoder 0 through the overlay (base = window, COMMITTED, LOCK)"
-            ),
-            dec.done && dec.values[3] == 1,
-            format!(
-                "base {:#x} size {:#x} ctrl {:#x}",
-                dec.values[0], dec.values[1], dec.values[2]
-            ),
-        ));
-        let hb = rec(s.chbcr);
-        checks.push(Check::new(
-            format!("{n}: guest reads the host-bridge decoder (CHBCR) at the window"),
-            hb.done && hb.values[3] == 1,
-            format!(
-                "base {:#x} size {:#x} ctrl {:#x}",
-                hb.values[0], hb.values[1], hb.values[2]
-            ),
-        ));
-        let hp = rec(s.host_pattern);
-        checks.push(Check::new(
-            format!("{n}: guest reads the host's pattern in device memory"),
-            hp.done && hp.values[0] == 0,
-            match hp.values[1] {
-                0 => "every sampled qword matches".to_string(),
-                o => format!(
-                    "{} mismatches, first at window offset {:#x}",
-                    hp.values[0],
-                    o - 1
-                ),
-            },
-        ));
-        match (s.touch, p.sparse.first()) {
-            (Some(t), Some((area, m))) => {
-                let r = rec(t);
-                let host_sees = read_u64(m, 0);
-                checks.push(Check::new(
-                    format!("{n}: guest touches the directly mapped BAR area"),
-                    r.done
-                        && r.values[0] == p.host_seed ^ area.offset
-                        && host_sees == Some(p.guest_seed),
-                    format!(
-                        "guest read {:#x}, host now reads {:#x?}",
-                        r.values[0], host_sees
-                    ),
-                ));
-            }
-            _ => checks.push(Check::skip(
-                format!("{n}: guest touches the directly mapped BAR area"),
-                "the kernel advertised no mappable BAR area",
-            )),
-        }
-        let final_seed = match s.after_reset {
-            Some((_, fill)) if rec(fill).done => !p.guest_seed,
-            _ => p.guest_seed,
-        };
-        let zero_copy = p
-            .dev
-            .map_dpa()
-            .map(|m| verify_all(&m, m.size() as u64, final_seed))
-            .map_err(|e| e.to_string());
-        checks.push(Check::new(
-            format!("{n}: guest's pattern is in the device memory (fresh host mapping, zero copy)"),
-            rec(s.fill).done && zero_copy.as_ref().is_ok_and(|c| c.ok()),
-            match &zero_copy {
-                Ok(c) => pattern_detail(c),
-                Err(e) => e.clone(),
-            },
-        ));
-        for label in p.memory_labels() {
-            let exits = outcome.exits.get(&label).copied().unwrap_or(0);
-            checks.push(Check::new(
-                format!("{label}: no VM exits"),
-                exits == 0,
-                format!("{exits} exits"),
-            ));
-        }
-        let expected = 5 * (1 + u64::from(s.after_reset.is_some())) + u64::from(opts.trap_accesses);
-        let seen = outcome
-            .exits
-            .get(&p.label("comp-regs"))
-            .copied()
-            .unwrap_or(0);
-        checks.push(Check::new(
-            format!("{n}: every COMP_REGS access trapped exactly once"),
-            seen == expected,
-            format!("{seen} exits, {expected} guest loads"),
-        ));
-        let bandwidth = s.bandwidth.map(|b| {
-            let w = rec(b);
-            BandwidthReport {
-                bytes: opts.bandwidth_bytes.min(p.dpa.size() as u64) & !31,
-                passes: opts.passes,
-                write_ratio: ratio(w.values[0], w.values[1]),
-                read_ratio: ratio(w.values[2], w.values[3]),
-            }
-        });
-        match &bandwidth {
-            Some(b) if b.bytes == opts.bandwidth_bytes => checks.push(Check::new(
-                format!("{n}: window bandwidth >= {:.2} x RAM", opts.bandwidth_goal),
-                b.write_ratio >= opts.bandwidth_goal && b.read_ratio >= opts.bandwidth_goal,
-                format!("write {:.3}, read {:.3}", b.write_ratio, b.read_ratio),
-            )),
-            _ => checks.push(Check::skip(
-                format!("{n}: window bandwidth"),
-                "device memory smaller than the RAM buffer",
-            )),
-        }
-        let t = rec(s.trap);
-        let trap = Some(TrapReport {
-            accesses: opts.trap_accesses,
-            overlay_vs_noop: ratio(t.values[0], noop.values[0]),
-        });
-        let mut reset = None;
-        if let Some((dec_i, fill_i)) = s.after_reset {
-            let r = reset_report.clone().unwrap_or(ResetReport {
-                fenced_during_reset: false,
-                unmapped_during_reset: false,
-                relocked: None,
-                error: Some("the guest never reached the reset checkpoint".into()),
-            });
-            checks.push(Check::new(
-                format!("{n}: guest's pattern in device memory before the reset"),
-                pre_reset.is_some_and(|c| c.ok()),
-                pre_reset.map_or("not checked".into(), |c| pattern_detail(&c)),
-            ));
-            checks.push(Check::new(
-                format!("{n}: reset fences the overlay and unmaps device memory"),
-                r.fenced_during_reset && r.unmapped_during_reset,
-                format!(
-                    "fenced={} unmapped={}",
-                    r.fenced_during_reset, r.unmapped_during_reset
-                ),
-            ));
-            let relocked = r
-                .relocked
-                .is_some_and(|d| d.committed && d.locked && d.base == p.dev.window().base);
-            checks.push(Check::new(
-                format!("{n}: decoder 0 re-locked after the reset (host view)"),
-                relocked,
-                r.error
-                    .clone()
-                    .unwrap_or_else(|| "committed and locked at the window".into()),
-            ));
-            let d2 = rec(dec_i);
-            checks.push(Check::new(
-                format!("{n}: guest continues after the reset: decoder 0 still committed+locked"),
-                d2.done && d2.values[3] == 1,
-                format!("base {:#x} ctrl {:#x}", d2.values[0], d2.values[2]),
-            ));
-            checks.push(Check::new(
-                format!("{n}: guest continues after the reset: writes the window again"),
-                rec(fill_i).done && final_seed == !p.guest_seed,
-                "checked by the zero-copy check above".to_string(),
-            ));
-            reset = Some(r);
-        }
-        reports.push(DeviceReport {
-            name: n.clone(),
-            window: p.dev.window(),
-            dpa_size: p.dpa.size() as u64,
-            bar_gpa: p.bar_gpa,
-            chbcr_gpa: p.chbcr_gpa,
-            decoder: p.decoder.into(),
-            bandwidth,
-            trap,
-            reset,
-        });
+        reports.push(device_checks(p, s, &outcome, &opts, &seen, &mut checks));
     }
     let ram_exits = outcome.exits.get("ram").copied().unwrap_or(0);
     checks.push(Check::new(

@@ -1,0 +1,238 @@
+//! Host-side checks after the guest ran: what the guest recorded, what the device memory
+//! holds (through a fresh mapping), and the VM exits per region.
+
+use super::guest::Record;
+use super::harness::RunOutcome;
+use super::memcheck::{PatternCheck, read_u64, verify_all};
+use super::report::{BandwidthReport, Check, DeviceReport, ResetReport, TrapReport};
+use super::scenario::{DemoOptions, DevSteps, Prepared};
+
+/// Guest-side facts about the reset, gathered at the checkpoint.
+pub(super) struct ResetSeen {
+    /// The reset, as the host saw it.
+    pub report: Option<ResetReport>,
+    /// The guest's first pattern, checked just before the reset.
+    pub pre_reset: Option<PatternCheck>,
+}
+
+fn ratio(base: u64, cost: u64) -> f64 {
+    if cost == 0 {
+        0.0
+    } else {
+        base as f64 / cost as f64
+    }
+}
+
+/// Describes a pattern check.
+pub(super) fn pattern_detail(c: &PatternCheck) -> String {
+    match c.first_mismatch {
+        None => format!("{} qwords match", c.checked),
+        Some(o) => format!(
+            "{} of {} qwords differ, first at offset {o:#x}",
+            c.mismatches, c.checked
+        ),
+    }
+}
+
+/// The checks and the report of one device.
+pub(super) fn device_checks(
+    p: &Prepared,
+    s: &DevSteps,
+    outcome: &RunOutcome,
+    opts: &DemoOptions,
+    seen: &ResetSeen,
+    checks: &mut Vec<Check>,
+) -> DeviceReport {
+    let rec = |i: usize| {
+        outcome.records.get(i).copied().unwrap_or(Record {
+            values: [0; 7],
+            done: false,
+        })
+    };
+    let n = &p.name;
+    let dec = rec(s.decoder);
+    checks.push(Check::new(
+        format!("{n}: guest reads decoder 0 through the overlay (base = window, COMMITTED, LOCK)"),
+        dec.done && dec.values[3] == 1,
+        format!(
+            "base {:#x} size {:#x} ctrl {:#x}",
+            dec.values[0], dec.values[1], dec.values[2]
+        ),
+    ));
+    let hb = rec(s.chbcr);
+    checks.push(Check::new(
+        format!("{n}: guest reads the host-bridge decoder (CHBCR) at the window"),
+        hb.done && hb.values[3] == 1,
+        format!(
+            "base {:#x} size {:#x} ctrl {:#x}",
+            hb.values[0], hb.values[1], hb.values[2]
+        ),
+    ));
+    let hp = rec(s.host_pattern);
+    checks.push(Check::new(
+        format!("{n}: guest reads the host's pattern in device memory"),
+        hp.done && hp.values[0] == 0,
+        match hp.values[1] {
+            0 => "every sampled qword matches".to_string(),
+            o => format!(
+                "{} mismatches, first at window offset {:#x}",
+                hp.values[0],
+                o - 1
+            ),
+        },
+    ));
+    match (s.touch, p.sparse.first()) {
+        (Some(t), Some((area, m))) => {
+            let r = rec(t);
+            let host_sees = read_u64(m, 0);
+            checks.push(Check::new(
+                format!("{n}: guest touches the directly mapped BAR area"),
+                r.done
+                    && r.values[0] == p.host_seed ^ area.offset
+                    && host_sees == Some(p.guest_seed),
+                format!(
+                    "guest read {:#x}, host now reads {}",
+                    r.values[0],
+                    host_sees.map_or("nothing".into(), |v| format!("{v:#x}"))
+                ),
+            ));
+        }
+        _ => checks.push(Check::skip(
+            format!("{n}: guest touches the directly mapped BAR area"),
+            "the kernel advertised no mappable BAR area",
+        )),
+    }
+    let final_seed = match s.after_reset {
+        Some((_, fill)) if rec(fill).done => !p.guest_seed,
+        _ => p.guest_seed,
+    };
+    let zero_copy = p
+        .dev
+        .map_dpa()
+        .map(|m| verify_all(&m, m.size() as u64, final_seed))
+        .map_err(|e| e.to_string());
+    checks.push(Check::new(
+        format!("{n}: guest's pattern is in the device memory (fresh host mapping, zero copy)"),
+        rec(s.fill).done && zero_copy.as_ref().is_ok_and(|c| c.ok()),
+        match &zero_copy {
+            Ok(c) => pattern_detail(c),
+            Err(e) => e.clone(),
+        },
+    ));
+    for label in p.memory_labels() {
+        let exits = outcome.exits.get(&label).copied().unwrap_or(0);
+        checks.push(Check::new(
+            format!("{label}: no VM exits"),
+            exits == 0,
+            format!("{exits} exits"),
+        ));
+    }
+    let expected = 5 * (1 + u64::from(s.after_reset.is_some()))
+        + u64::from(opts.trap_accesses) * u64::from(opts.passes);
+    let trapped = outcome
+        .exits
+        .get(&p.label("comp-regs"))
+        .copied()
+        .unwrap_or(0);
+    checks.push(Check::new(
+        format!("{n}: every COMP_REGS access trapped exactly once"),
+        trapped == expected,
+        format!("{trapped} exits, {expected} guest loads"),
+    ));
+    let bandwidth = s.bandwidth.zip(s.calibration).map(|(b, c)| {
+        let (w, c) = (rec(b), rec(c));
+        BandwidthReport {
+            bytes: opts.bandwidth_bytes.min(p.dpa.size() as u64) & !31,
+            passes: opts.passes,
+            write_ratio: ratio(w.values[0], w.values[1]),
+            read_ratio: ratio(w.values[2], w.values[3]),
+            ram_vs_ram: (
+                ratio(c.values[0], c.values[1]),
+                ratio(c.values[2], c.values[3]),
+            ),
+        }
+    });
+    match &bandwidth {
+        Some(b) if b.bytes == opts.bandwidth_bytes => {
+            // The goal applies to the window's real cost: a shortfall no larger than what
+            // the same measurement shows between two RAM buffers is measurement noise.
+            let floor = opts.bandwidth_goal - b.noise();
+            checks.push(Check::new(
+                format!(
+                    "{n}: window bandwidth >= {:.2} x RAM (within measurement noise)",
+                    opts.bandwidth_goal
+                ),
+                b.write_ratio >= floor && b.read_ratio >= floor,
+                format!(
+                    "write {:.3}, read {:.3}; RAM vs RAM {:.3}/{:.3}, so pass at >= {floor:.3}",
+                    b.write_ratio, b.read_ratio, b.ram_vs_ram.0, b.ram_vs_ram.1
+                ),
+            ))
+        }
+        _ => checks.push(Check::skip(
+            format!("{n}: window bandwidth"),
+            "device memory smaller than the RAM buffer",
+        )),
+    }
+    let t = rec(s.trap);
+    let trap = Some(TrapReport {
+        accesses: opts.trap_accesses,
+        overlay_vs_noop: ratio(t.values[1], t.values[0]),
+    });
+    let mut reset = None;
+    if let Some((dec_i, fill_i)) = s.after_reset {
+        let r = seen.report.clone().unwrap_or(ResetReport {
+            fenced_during_reset: false,
+            unmapped_during_reset: false,
+            relocked: None,
+            error: Some("the guest never reached the reset checkpoint".into()),
+        });
+        checks.push(Check::new(
+            format!("{n}: guest's pattern in device memory before the reset"),
+            seen.pre_reset.is_some_and(|c| c.ok()),
+            seen.pre_reset
+                .map_or("not checked".into(), |c| pattern_detail(&c)),
+        ));
+        checks.push(Check::new(
+            format!("{n}: reset fences the overlay and unmaps device memory"),
+            r.fenced_during_reset && r.unmapped_during_reset,
+            format!(
+                "fenced={} unmapped={}",
+                r.fenced_during_reset, r.unmapped_during_reset
+            ),
+        ));
+        let relocked = r
+            .relocked
+            .is_some_and(|d| d.committed && d.locked && d.base == p.dev.window().base);
+        checks.push(Check::new(
+            format!("{n}: decoder 0 re-locked after the reset (host view)"),
+            relocked,
+            r.error
+                .clone()
+                .unwrap_or_else(|| "committed and locked at the window".into()),
+        ));
+        let d2 = rec(dec_i);
+        checks.push(Check::new(
+            format!("{n}: guest continues after the reset: decoder 0 still committed+locked"),
+            d2.done && d2.values[3] == 1,
+            format!("base {:#x} ctrl {:#x}", d2.values[0], d2.values[2]),
+        ));
+        checks.push(Check::new(
+            format!("{n}: guest continues after the reset: writes the window again"),
+            rec(fill_i).done && final_seed == !p.guest_seed,
+            "checked by the zero-copy check above".to_string(),
+        ));
+        reset = Some(r);
+    }
+    DeviceReport {
+        name: n.clone(),
+        window: p.dev.window(),
+        dpa_size: p.dpa.size() as u64,
+        bar_gpa: p.bar_gpa,
+        chbcr_gpa: p.chbcr_gpa,
+        decoder: p.decoder.into(),
+        bandwidth,
+        trap,
+        reset,
+    }
+}
