@@ -151,3 +151,78 @@ fn guest_sees_window_decoder_and_trapped_devices() {
     assert_eq!(out.exits[UNMAPPED], 0);
     assert_eq!(out.exits[PORT_IO], 2);
 }
+
+#[test]
+fn guest_reports_an_unlocked_decoder_and_a_corrupted_pattern() {
+    if !kvm_or_skip() {
+        return;
+    }
+    let win = window();
+    let host_seed = 0x5555;
+    write_sparse(&win, WIN, 4096, host_seed);
+    assert!(cxl_passthrough::demo::memcheck::write_u64(&win, 0x3000, 0));
+    // Committed but not locked, and at the wrong base.
+    let unlocked = DecoderCtrl::new().with_committed(true);
+    let mut h = Harness::new(ram_size(1 << 20)).unwrap();
+    h.add_memory(MemoryRegion {
+        label: "window".into(),
+        gpa: WINDOWS_GPA,
+        mapping: win.clone(),
+    })
+    .unwrap();
+    h.add_mmio(MmioRegion {
+        label: "decoder".into(),
+        gpa: BAR_GPA,
+        size: 0x1000,
+        device: Arc::new(decoder(WINDOWS_GPA, WIN, unlocked)),
+    })
+    .unwrap();
+    let wrong_base = Arc::new(decoder(
+        WINDOWS_GPA + WIN,
+        WIN,
+        DecoderCtrl::new()
+            .with_committed(true)
+            .with_lock_on_commit(true),
+    ));
+    h.add_mmio(MmioRegion {
+        label: "decoder2".into(),
+        gpa: BAR_GPA + 0x1000,
+        size: 0x1000,
+        device: wrong_base,
+    })
+    .unwrap();
+    let steps = vec![
+        Step::CheckDecoder {
+            regs_gpa: BAR_GPA + DecoderReg::BaseLo.at(0),
+            base: WINDOWS_GPA,
+            size: WIN,
+        },
+        Step::CheckDecoder {
+            regs_gpa: BAR_GPA + 0x1000 + DecoderReg::BaseLo.at(0),
+            base: WINDOWS_GPA,
+            size: WIN,
+        },
+        Step::VerifyPattern {
+            gpa: WINDOWS_GPA,
+            len: WIN,
+            stride: 4096,
+            seed: host_seed,
+        },
+        // An access nobody handles: all-ones, counted as unmapped.
+        Step::Touch {
+            gpa: 0xF000_0000,
+            value: 1,
+        },
+    ];
+    let out = h
+        .run(&assemble(&steps).unwrap(), &mut |_, _| Ok(()))
+        .unwrap();
+    assert!(out.finished);
+    let r = &out.records;
+    assert_eq!(r[0].values[3], 0, "LOCK clear must fail the guest's check");
+    assert_eq!(r[1].values[0], WINDOWS_GPA + WIN);
+    assert_eq!(r[1].values[3], 0, "wrong base must fail the guest's check");
+    assert_eq!(r[2].values[..2], [1, 0x3000 + 1], "one mismatch, at 0x3000");
+    assert_eq!(r[3].values[0], u64::MAX);
+    assert_eq!(out.exits[UNMAPPED], 2, "the read and the write");
+}

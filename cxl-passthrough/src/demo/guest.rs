@@ -12,7 +12,7 @@
 use iced_x86::IcedError;
 use iced_x86::code_asm::*;
 
-use super::layout::{CODE_GPA, CODE_MAX, RESULTS_GPA, RESULTS_SIZE};
+use super::layout::{CODE_GPA, CODE_MAX, RESULTS_GPA, RESULTS_SIZE, SAMPLES_GPA, SAMPLES_SIZE};
 use crate::regs::hdm::{DecoderCtrl, DecoderReg, HDM_LO_RESERVED_MASK};
 
 /// I/O port a [`Step::Checkpoint`] writes its id to.
@@ -80,7 +80,8 @@ pub enum Step {
     /// Compares two ranges' bandwidth: one untimed write of each, then `passes` rounds
     /// of a timed `rep stosq` over `a`, over `b`, a timed read sweep of `a`, of `b`
     /// (interleaved, so drift on the host hits both alike). Results: fewest cycles for
-    /// 0 write `a`, 1 write `b`, 2 read `a`, 3 read `b`; 4 read checksum.
+    /// 0 write `a`, 1 write `b`, 2 read `a`, 3 read `b`; 4 read checksum. Every round's
+    /// four timings are also kept as samples (see [`GuestProgram::samples`]).
     Bandwidth {
         /// First range (the reference, e.g. RAM).
         a: u64,
@@ -94,7 +95,7 @@ pub enum Step {
     /// Compares the cost of trapped dword loads from two registers: `rounds` rounds of
     /// `count` loads from `a` then `count` loads from `b` (interleaved, like
     /// [`Step::Bandwidth`]). Results: fewest cycles per round for 0 `a`, 1 `b`; last value
-    /// read from 2 `a`, 3 `b`.
+    /// read from 2 `a`, 3 `b`. Every round's two timings are also kept as samples.
     TrapCost {
         /// First register (the reference, e.g. a no-op device).
         a: u64,
@@ -133,6 +134,8 @@ pub struct GuestProgram {
     pub code: Vec<u8>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// Per step: where its per-round timing samples are (`gpa`, qwords), if it has any.
+    pub samples: Vec<Option<(u64, usize)>>,
 }
 
 impl GuestProgram {
@@ -153,8 +156,20 @@ pub fn assemble(steps: &[Step]) -> Result<GuestProgram, GuestError> {
         return Err(GuestError::TooLarge("too many steps for the results area"));
     }
     let mut a = CodeAssembler::new(64)?;
+    let mut samples = Vec::with_capacity(steps.len());
+    let mut next_sample = SAMPLES_GPA;
     for (i, step) in steps.iter().enumerate() {
         validate(i, step)?;
+        let n = sample_count(step);
+        let area = (n > 0).then_some((next_sample, n));
+        next_sample += 8 * n as u64;
+        if next_sample > SAMPLES_GPA + SAMPLES_SIZE {
+            return Err(GuestError::TooLarge("too many timing samples"));
+        }
+        samples.push(area);
+        if let Some((gpa, _)) = area {
+            a.mov(r11, gpa)?; // r11: where the step stores its next sample
+        }
         emit_step(&mut a, i, step)?;
         a.mov(rdi, results_gpa(i))?;
         a.mov(rax, STEP_DONE ^ i as u64)?;
@@ -176,7 +191,24 @@ pub fn assemble(steps: &[Step]) -> Result<GuestProgram, GuestError> {
     Ok(GuestProgram {
         code,
         steps: steps.to_vec(),
+        samples,
     })
+}
+
+/// Qwords of per-round samples a step stores: for [`Step::Bandwidth`] four per round
+/// (write `a`, write `b`, read `a`, read `b`), for [`Step::TrapCost`] two (`a`, `b`).
+pub fn sample_count(step: &Step) -> usize {
+    match *step {
+        Step::Bandwidth { passes, .. } => 4 * passes as usize,
+        Step::TrapCost { rounds, .. } => 2 * rounds as usize,
+        _ => 0,
+    }
+}
+
+/// `[r11] = rax; r11 += 8`: keeps one timing sample.
+fn keep_sample(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(qword_ptr(r11), rax)?;
+    a.add(r11, 8)
 }
 
 fn validate(index: usize, step: &Step) -> Result<(), GuestError> {
@@ -367,6 +399,7 @@ fn emit_step(a: &mut CodeAssembler, i: usize, step: &Step) -> Result<(), IcedErr
                 tsc_start(asm)?;
                 fill_zero(asm, gpa, len)?;
                 tsc_elapsed(asm)?;
+                keep_sample(asm)?;
                 asm.cmp(rax, min)?;
                 asm.cmovb(min, rax)?; // keep the fastest pass
             }
@@ -374,6 +407,7 @@ fn emit_step(a: &mut CodeAssembler, i: usize, step: &Step) -> Result<(), IcedErr
                 tsc_start(asm)?;
                 read_sweep(asm, gpa, len)?;
                 tsc_elapsed(asm)?;
+                keep_sample(asm)?;
                 asm.cmp(rax, min)?;
                 asm.cmovb(min, rax)?;
             }
@@ -405,6 +439,7 @@ fn emit_step(a: &mut CodeAssembler, i: usize, step: &Step) -> Result<(), IcedErr
                 a.dec(r14d)?;
                 a.jnz(next)?;
                 tsc_elapsed(a)?;
+                keep_sample(a)?;
                 a.mov(last, rbx)?;
                 a.cmp(rax, min)?;
                 a.cmovb(min, rax)?;

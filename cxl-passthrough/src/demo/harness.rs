@@ -115,6 +115,8 @@ pub struct RunOutcome {
     pub exits: BTreeMap<String, u64>,
     /// One record per program step.
     pub records: Vec<Record>,
+    /// Per step: its timing samples (empty for steps without any).
+    pub samples: Vec<Vec<u64>>,
     /// The guest reached the end of its program.
     pub finished: bool,
 }
@@ -378,9 +380,27 @@ impl Harness {
             .read_slice(&mut bytes, GuestAddress(RESULTS_GPA))
             .map_err(|e| HarnessError::Ram(e.to_string()))?;
         let (records, done) = decode_results(&bytes, program.steps.len());
+        let samples = program
+            .samples
+            .iter()
+            .map(|area| {
+                let Some((gpa, n)) = *area else {
+                    return Ok(Vec::new());
+                };
+                let mut raw = vec![0u8; n * 8];
+                self.ram
+                    .read_slice(&mut raw, GuestAddress(gpa))
+                    .map_err(|e| HarnessError::Ram(e.to_string()))?;
+                Ok(raw
+                    .chunks_exact(8)
+                    .map(|q| u64::from_le_bytes([q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]]))
+                    .collect())
+            })
+            .collect::<Result<_, HarnessError>>()?;
         Ok(RunOutcome {
             exits,
             records,
+            samples,
             finished: finished && done,
         })
     }

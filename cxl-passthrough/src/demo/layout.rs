@@ -6,6 +6,7 @@
 //! 0x0000_3000  page directories     (one page per GiB that needs mapping)
 //! 0x0008_0000  results              (RESULTS_SIZE bytes, written by the guest)
 //! 0x0010_0000  guest program        (up to CODE_MAX bytes)
+//! 0x0020_0000  timing samples       (SAMPLES_SIZE bytes, written by the guest)
 //! 0x0100_0000  RAM bandwidth buffers (2 x ram_buffer bytes)
 //! 0xE000_0000  component BARs       (BAR_STRIDE apart, below the no-op device)
 //! 0xFEB0_0000  no-op MMIO device    (one page, the trapped-access baseline)
@@ -34,7 +35,11 @@ pub const RESULTS_SIZE: u64 = 0x1_0000;
 /// Guest program.
 pub const CODE_GPA: u64 = 0x10_0000;
 /// Largest guest program.
-pub const CODE_MAX: u64 = 0xF0_0000;
+pub const CODE_MAX: u64 = 0x10_0000;
+/// Per-round timing samples.
+pub const SAMPLES_GPA: u64 = 0x20_0000;
+/// Samples area size.
+pub const SAMPLES_SIZE: u64 = 0xE0_0000;
 /// RAM buffer the guest measures bandwidth on.
 pub const RAM_BUFFER_GPA: u64 = 0x100_0000;
 /// First component BAR.

@@ -15,12 +15,27 @@ pub(super) struct ResetSeen {
     pub pre_reset: Option<PatternCheck>,
 }
 
-fn ratio(base: u64, cost: u64) -> f64 {
-    if cost == 0 {
-        0.0
-    } else {
-        base as f64 / cost as f64
+/// Median over rounds of `round[num] / round[den]`, rounds being `stride` samples long.
+/// Pairing the two timings of one round cancels slow drift on the host; the median
+/// ignores the rounds a noisy neighbour disturbed. None without a usable round.
+pub(super) fn paired_median(samples: &[u64], stride: usize, num: usize, den: usize) -> Option<f64> {
+    let mut r: Vec<f64> = samples
+        .chunks_exact(stride.max(1))
+        .filter_map(|round| match (round.get(num), round.get(den)) {
+            (Some(&n), Some(&d)) if d > 0 => Some(n as f64 / d as f64),
+            _ => None,
+        })
+        .collect();
+    if r.is_empty() {
+        return None;
     }
+    r.sort_by(f64::total_cmp);
+    let mid = r.len() / 2;
+    Some(if r.len() % 2 == 1 {
+        r[mid]
+    } else {
+        (r[mid - 1] + r[mid]) / 2.0
+    })
 }
 
 /// Describes a pattern check.
@@ -139,18 +154,24 @@ pub(super) fn device_checks(
         trapped == expected,
         format!("{trapped} exits, {expected} guest loads"),
     ));
-    let bandwidth = s.bandwidth.zip(s.calibration).map(|(b, c)| {
-        let (w, c) = (rec(b), rec(c));
-        BandwidthReport {
+    let samples = |i: usize| outcome.samples.get(i).map_or(&[][..], Vec::as_slice);
+    // Per round: write a, write b, read a, read b (a = RAM). b's bandwidth relative to
+    // a's is a's time over b's.
+    let bw_ratios = |i: usize| {
+        Some((
+            paired_median(samples(i), 4, 0, 1)?,
+            paired_median(samples(i), 4, 2, 3)?,
+        ))
+    };
+    let bandwidth = s.bandwidth.zip(s.calibration).and_then(|(b, c)| {
+        let (write_ratio, read_ratio) = bw_ratios(b)?;
+        Some(BandwidthReport {
             bytes: opts.bandwidth_bytes.min(p.dpa.size() as u64) & !31,
             passes: opts.passes,
-            write_ratio: ratio(w.values[0], w.values[1]),
-            read_ratio: ratio(w.values[2], w.values[3]),
-            ram_vs_ram: (
-                ratio(c.values[0], c.values[1]),
-                ratio(c.values[2], c.values[3]),
-            ),
-        }
+            write_ratio,
+            read_ratio,
+            ram_vs_ram: bw_ratios(c)?,
+        })
     });
     match &bandwidth {
         Some(b) if b.bytes == opts.bandwidth_bytes => {
@@ -174,10 +195,10 @@ pub(super) fn device_checks(
             "device memory smaller than the RAM buffer",
         )),
     }
-    let t = rec(s.trap);
-    let trap = Some(TrapReport {
+    // Per round: no-op device, then the overlay.
+    let trap = paired_median(samples(s.trap), 2, 1, 0).map(|r| TrapReport {
         accesses: opts.trap_accesses,
-        overlay_vs_noop: ratio(t.values[1], t.values[0]),
+        overlay_vs_noop: r,
     });
     let mut reset = None;
     if let Some((dec_i, fill_i)) = s.after_reset {
@@ -234,5 +255,33 @@ pub(super) fn device_checks(
         bandwidth,
         trap,
         reset,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_median_ignores_disturbed_rounds_and_bad_input() {
+        // Rounds of (a, b): the true ratio is 2; one round had `b` disturbed, one `a`.
+        let s = [200, 100, 202, 100, 198, 100, 200, 900, 5000, 100];
+        assert_eq!(paired_median(&s, 2, 0, 1), Some(2.0));
+        assert_eq!(
+            paired_median(&[1, 2, 3, 4], 2, 0, 1),
+            Some((0.5 + 0.75) / 2.0)
+        );
+        assert_eq!(
+            paired_median(&[5, 0], 2, 0, 1),
+            None,
+            "zero time is unusable"
+        );
+        assert_eq!(paired_median(&[], 4, 0, 1), None);
+        assert_eq!(paired_median(&[1, 2, 3], 4, 0, 1), None, "no whole round");
+        assert_eq!(
+            paired_median(&[1, 2], 2, 0, 5),
+            None,
+            "index outside a round"
+        );
     }
 }
