@@ -1,10 +1,11 @@
 //! The guest program, generated at run time with iced-x86's assembler (pure: no I/O).
 //!
-//! A program is a list of [`Step`]s run in order in 64-bit long mode (identity mapped,
-//! interrupts off, no stack use). Step `i` writes its results into the eight qwords at
+//! A program is a list of [`Step`]s run in order in 64-bit long mode at CPL 3
+//! (identity mapped, interrupts off, no stack use, IOPL 3 for its port writes). Step `i` writes its results into the eight qwords at
 //! `RESULTS_GPA + 64 * i`; qword 7 becomes `STEP_DONE ^ i` when the step finished, so
 //! the host can tell a step that ran from one that did not. After the last step the
-//! guest writes [`DONE_MAGIC`] after the step records, signals on [`DONE_PORT`] and halts.
+//! guest writes [`DONE_MAGIC`] after the step records and signals on [`DONE_PORT`], where
+//! the host stops running it.
 //!
 //! Time is measured with `lfence; rdtsc` (stores drained with `mfence` first), in TSC
 //! cycles: only ratios between measurements are meaningful.

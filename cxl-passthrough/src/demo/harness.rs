@@ -1,6 +1,10 @@
 //! The KVM harness: one VM, one vCPU in long mode, guest RAM from vm-memory, host
 //! mappings registered as memory slots and MMIO devices on a vm-device `IoManager`.
 //!
+//! The guest runs at CPL 3: on paravirtualised KVM (PVM, shadow paging) supervisor-mode
+//! guest code runs thousands of times slower, and the demo guest needs no privilege
+//! (docs/performance.md).
+//!
 //! It runs a [`GuestProgram`] to its end, counting every VM exit by the label of the
 //! region the exit address falls in (a memory region with exits is not mapped the way
 //! it should be), and hands the guest's results back.
