@@ -17,6 +17,7 @@ pub mod backend;
 pub mod demo;
 pub mod plan;
 pub mod regs;
+pub mod rootport;
 pub mod runtime;
 pub mod uapi;
 

@@ -22,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
     let block_size = u64_at(data, 2) % (1 << 18);
     let page = 1u64 << (12 + (u64_at(data, 3) % 5));
     let n = (u64_at(data, 4) % 8) as usize;
-    let sparse: Vec<(u64, u64)> = (0..n).map(|i| (u64_at(data, 5 + 2 * i), u64_at(data, 6 + 2 * i))).collect();
+    let sparse: Vec<(u64, u64)> = (0..n)
+        .map(|i| (u64_at(data, 5 + 2 * i), u64_at(data, 6 + 2 * i)))
+        .collect();
     if let Ok(p) = plan_bar(bar, block_off, block_size, &sparse, page) {
         let fence_lo = block_off & !(page - 1);
         let fence_hi = (block_off + block_size).div_ceil(page) * page;
@@ -33,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(m.offset + m.size <= fence_lo || m.offset >= fence_hi);
             let mut at = m.offset;
             while at < m.offset + m.size {
-                assert!(sparse.iter().any(|&(o, l)| o <= at && at + page <= o.saturating_add(l)));
+                assert!(
+                    sparse
+                        .iter()
+                        .any(|&(o, l)| o <= at && at + page <= o.saturating_add(l))
+                );
                 at += page;
             }
             total += m.size;

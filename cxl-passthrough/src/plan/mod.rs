@@ -3,6 +3,7 @@
 //! trapped overlay ([`bar`]).
 
 pub mod bar;
+pub mod topology;
 pub mod window;
 
 pub use bar::{BarPlan, BarPlanError, MappedArea, plan_bar};

@@ -198,3 +198,77 @@ mod tests {
         );
     }
 }
+
+/// Capability ID of the PCI Express capability.
+pub const CAP_ID_PCIE: u8 = 0x10;
+/// Offset of Device Control inside the PCI Express capability.
+pub const PCIE_DEVICE_CONTROL: u16 = 0x08;
+/// Device Control: Initiate Function Level Reset (bit 15).
+pub const PCIE_DEVCTL_BCR_FLR: u16 = 1 << 15;
+
+/// Finds standard capability `id` in the capability list, reading bytes with `read(off)`.
+///
+/// Returns `Ok(None)` when the list ends without it. At most 48 entries are visited;
+/// pointers below 0x40 or revisiting an entry end the walk as malformed.
+pub fn find_cap<E>(
+    mut read: impl FnMut(u16) -> Result<u8, E>,
+    id: u8,
+) -> Result<Option<u16>, ExtCapError<E>> {
+    let mut rd = |offset: u16| read(offset).map_err(|source| ExtCapError::Read { offset, source });
+    let mut pos = u16::from(rd(CAPABILITY_POINTER)? & !3);
+    let mut seen = 0u64;
+    for _ in 0..48 {
+        if pos == 0 {
+            return Ok(None);
+        }
+        if !(0x40..=0xFC).contains(&pos) {
+            return Err(ExtCapError::BadPointer(pos));
+        }
+        let bit = 1u64 << ((pos - 0x40) / 4);
+        if seen & bit != 0 {
+            return Err(ExtCapError::Loop(pos));
+        }
+        seen |= bit;
+        if rd(pos)? == id {
+            return Ok(Some(pos));
+        }
+        pos = u16::from(rd(pos + 1)? & !3);
+    }
+    Err(ExtCapError::Loop(pos))
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn standard_capability_walk() {
+        let cfg = |bytes: &'static [(u16, u8)]| {
+            move |o: u16| Ok::<_, ()>(bytes.iter().find(|(x, _)| *x == o).map_or(0, |b| b.1))
+        };
+        let list: &[(u16, u8)] = &[
+            (0x34, 0x40),
+            (0x40, 0x01),
+            (0x41, 0x50),
+            (0x50, 0x10),
+            (0x51, 0),
+        ];
+        assert_eq!(find_cap(cfg(list), CAP_ID_PCIE), Ok(Some(0x50)));
+        assert_eq!(find_cap(cfg(list), 0x05), Ok(None));
+        let looped: &[(u16, u8)] = &[(0x34, 0x40), (0x40, 0x01), (0x41, 0x40)];
+        assert_eq!(
+            find_cap(cfg(looped), CAP_ID_PCIE),
+            Err(ExtCapError::Loop(0x40))
+        );
+        let low: &[(u16, u8)] = &[(0x34, 0x10)];
+        assert_eq!(
+            find_cap(cfg(low), CAP_ID_PCIE),
+            Err(ExtCapError::BadPointer(0x10))
+        );
+        // An all-ones config space (device gone) ends as a loop, not a hang.
+        assert_eq!(
+            find_cap(|_| Ok::<_, ()>(0xFF), CAP_ID_PCIE),
+            Err(ExtCapError::Loop(0xFC))
+        );
+    }
+}

@@ -59,6 +59,7 @@ impl CompRegs {
     }
 
     /// Maps a block offset to the region.
+    #[inline]
     pub fn slot(&self, block_offset: u64) -> Slot {
         match block_offset.checked_sub(self.region_base_in_block) {
             None => Slot::Below,
@@ -74,6 +75,12 @@ impl CompRegs {
                 "COMP_REGS read outside the region at {block_offset:#x}"
             )));
         };
+        self.read_region(r)
+    }
+
+    /// Reads the dword at region offset `r` (from [`Slot::Region`]).
+    #[inline]
+    pub fn read_region(&self, r: u64) -> Result<u32> {
         let mut b = [0u8; 4];
         let n = self.backend.read(self.file_offset, r, &mut b)?;
         if n != 4 {
@@ -93,6 +100,12 @@ impl CompRegs {
                 "COMP_REGS write outside the region at {block_offset:#x}"
             )));
         };
+        self.write_region(r, value)
+    }
+
+    /// Writes the dword at region offset `r` (from [`Slot::Region`]).
+    #[inline]
+    pub fn write_region(&self, r: u64, value: u32) -> Result<()> {
         let n = self
             .backend
             .write(self.file_offset, r, &value.to_le_bytes())?;

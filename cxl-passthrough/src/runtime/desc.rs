@@ -91,4 +91,6 @@ pub struct DeviceDesc {
     pub config: RegionDesc,
     /// CXL Device DVSEC facts, if the DVSEC is visible.
     pub dvsec: Option<DvsecDesc>,
+    /// Config offset of the PCI Express capability, if present.
+    pub pcie_cap: Option<u16>,
 }

@@ -247,7 +247,12 @@ impl CxlDevice {
 
     /// Maps the device memory (for the guest at the window base, and for DMA).
     pub fn map_dpa(&self) -> Result<MmapRegion, DeviceError> {
-        self.map("DPA region", self.desc.dpa.file_offset, self.desc.dpa.size)
+        self.map(
+            "DPA region",
+            self.desc.dpa.file_offset,
+            0,
+            self.desc.dpa.size,
+        )
     }
 
     /// Maps every directly mapped area of the component BAR.
@@ -256,35 +261,44 @@ impl CxlDevice {
             .mapped
             .iter()
             .map(|a| {
-                let off = self
-                    .desc
-                    .bar
-                    .file_offset
-                    .checked_add(a.offset)
-                    .ok_or_else(|| {
-                        DeviceError::Backend(BackendError::Invalid(
-                            "BAR file offset overflows".into(),
-                        ))
-                    })?;
-                Ok((*a, self.map("component BAR area", off, a.size)?))
+                Ok((
+                    *a,
+                    self.map(
+                        "component BAR area",
+                        self.desc.bar.file_offset,
+                        a.offset,
+                        a.size,
+                    )?,
+                ))
             })
             .collect()
     }
 
-    fn map(&self, what: &str, file_offset: u64, size: u64) -> Result<MmapRegion, DeviceError> {
-        let src = self.backend.mmap_source(file_offset)?;
+    /// Maps `size` bytes at `offset` inside the region whose file offset is `region_offset`.
+    fn map(
+        &self,
+        what: &str,
+        region_offset: u64,
+        offset: u64,
+        size: u64,
+    ) -> Result<MmapRegion, DeviceError> {
+        let src = self.backend.mmap_source(region_offset)?;
+        let file_offset = src
+            .offset
+            .checked_add(offset)
+            .ok_or_else(|| BackendError::Invalid(format!("{what}: file offset overflows")))?;
         let fd = src.fd.try_clone_to_owned().map_err(|e| BackendError::Io {
             op: "dup device fd".into(),
             source: e,
         })?;
         let size = usize::try_from(size)
             .map_err(|_| BackendError::Invalid(format!("{what}: size too large")))?;
-        MmapRegion::from_file(FileOffset::new(File::from(fd), src.offset), size).map_err(|source| {
-            DeviceError::Map {
+        MmapRegion::from_file(FileOffset::new(File::from(fd), file_offset), size).map_err(
+            |source| DeviceError::Map {
                 what: what.into(),
                 source,
-            }
-        })
+            },
+        )
     }
 
     /// Resets the device and re-locks decoder 0.

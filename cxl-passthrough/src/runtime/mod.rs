@@ -4,6 +4,7 @@ pub mod bar_forward;
 pub mod comp_regs;
 pub mod desc;
 pub mod device;
+pub mod guest_reset;
 pub mod hdm_lock;
 pub mod overlay;
 pub mod probe;

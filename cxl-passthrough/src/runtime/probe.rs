@@ -12,7 +12,7 @@ use crate::backend::{Backend, BackendError};
 use crate::regs::component::{CM_OFFSET, WalkError, find_hdm_block};
 use crate::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, off};
 use crate::regs::hdm::join_lo_hi;
-use crate::regs::pci::{ExtCapError, find_dvsec};
+use crate::regs::pci::{CAP_ID_PCIE, ExtCapError, find_cap, find_dvsec};
 use crate::uapi::wire::CONFIG_REGION_INDEX;
 use crate::uapi::{
     RevisionChoice, UapiError, UapiRevision, parse_device_info, parse_region_info,
@@ -81,6 +81,15 @@ pub fn probe(
 
     let config = region(CONFIG_REGION_INDEX)?;
     let dvsec = read_dvsec(backend, config.offset, config.size)?;
+    let cfg = (config.offset, config.size);
+    let pcie_cap = match find_cap(
+        |o| config_read::<1>(backend, cfg, o).map(|b| b[0]),
+        CAP_ID_PCIE,
+    ) {
+        Ok(c) => c,
+        Err(ExtCapError::Read { source, .. }) => return Err(source.into()),
+        Err(e) => return Err(ProbeError::Config(e.to_string())),
+    };
 
     let revision = match layout.revision {
         UapiRevision::V2 => Revision::V2,
@@ -132,6 +141,7 @@ pub fn probe(
             mmap: false,
         },
         dvsec,
+        pcie_cap,
     };
     Ok(desc)
 }

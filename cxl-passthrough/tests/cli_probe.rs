@@ -1,0 +1,83 @@
+//! The `probe` command as a user runs it: exit codes, text and JSON output.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cxl-passthrough"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn json_report_for_every_revision_and_topology() {
+    for uapi in ["v2", "v3"] {
+        for topo in ["end", "start", "middle"] {
+            let (code, out, err) = run(&[
+                "probe",
+                "--sim",
+                "--uapi",
+                uapi,
+                "--topology",
+                topo,
+                "--dpa-size",
+                "1G",
+                "--json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["uapi_revision"], uapi);
+            assert_eq!(v["firmware_committed"], true);
+            assert_eq!(v["dpa_size"], 1u64 << 30);
+            assert_eq!(v["hdm_decoder_count"], 1);
+            assert_eq!(v["hdm_block_offset"], 0x1200);
+            assert_eq!(v["component"]["size"], 0x10000);
+            let base = v["window"]["base"].as_u64().unwrap();
+            assert_eq!(base % (256 << 20), 0);
+            assert_eq!(v["window"]["size"], 1u64 << 30);
+            assert_eq!(v["decoder0"]["base"], base);
+            assert_eq!(v["decoder0"]["committed"], true);
+            assert_eq!(v["decoder0"]["locked"], true);
+            assert_eq!(v["overlay"]["offset"], v["component"]["offset"]);
+            let areas = v["sparse_areas"].as_array().unwrap();
+            assert_eq!(areas.len(), if topo == "middle" { 2 } else { 1 });
+            assert!(v["mapped_areas"].as_array().unwrap().len() == areas.len());
+        }
+    }
+}
+
+#[test]
+fn text_report_and_window_base() {
+    let (code, out, err) = run(&["probe", "--window-base", "0x1000000000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("uapi revision          v2"), "{out}");
+    assert!(
+        out.contains("CFMWS window           0x1000000000 size 0x20000000"),
+        "{out}"
+    );
+    assert!(out.contains("committed=true locked=true"), "{out}");
+}
+
+#[test]
+fn unsupported_devices_fail_with_a_clear_message() {
+    let (code, _, err) = run(&["probe", "--sim", "--not-committed"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("firmware-committed"), "{err}");
+    let (code, _, err) = run(&["probe", "--sim", "--uapi", "v3", "--not-committed"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("firmware-committed"), "{err}");
+    let (code, _, err) = run(&["probe", "--device", "0000:7f:1f.7"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("0000:7f:1f.7"), "{err}");
+    let (code, _, err) = run(&["probe", "--sim", "--dpa-size", "100M"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("256 MiB"), "{err}");
+    let (code, _, _) = run(&["probe", "--sim", "--dpa-size", "lots"]);
+    assert_eq!(code, 2, "clap usage error");
+}
