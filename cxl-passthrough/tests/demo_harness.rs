@@ -109,7 +109,7 @@ fn guest_sees_window_decoder_and_trapped_devices() {
         },
         Step::Touch {
             gpa: RAM_BUFFER_GPA,
-            value: 77,
+            value: Some(77),
         },
     ];
     let program = assemble(&steps).unwrap();
@@ -211,7 +211,7 @@ fn guest_reports_an_unlocked_decoder_and_a_corrupted_pattern() {
         // An access nobody handles: all-ones, counted as unmapped.
         Step::Touch {
             gpa: 0xF000_0000,
-            value: 1,
+            value: Some(1),
         },
     ];
     let out = h

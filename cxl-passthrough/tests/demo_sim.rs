@@ -23,7 +23,7 @@ fn kvm_or_skip() -> bool {
 
 /// Small and quick; the bandwidth goal is not what these tests check (the shared CI
 /// machine is noisy), so it is relaxed.
-fn opts(reset: bool) -> DemoOptions {
+fn opts(reset: bool, write_bar: bool) -> DemoOptions {
     DemoOptions {
         bandwidth_bytes: 4 << 20,
         passes: 3,
@@ -31,17 +31,21 @@ fn opts(reset: bool) -> DemoOptions {
         reset_midway: reset,
         bandwidth_goal: 0.5,
         page_size: 4096,
+        write_bar,
     }
 }
 
-fn run(count: usize, rev: SimRevision, reset: bool) -> DemoReport {
+fn run(count: usize, rev: SimRevision, reset: bool, write_bar: bool) -> DemoReport {
     let cfg = SimConfig {
         dpa_size: 256 << 20,
         ..SimConfig::new(rev)
     };
     let devs = sim_devices(count, &cfg).unwrap();
     let mut lines = vec![];
-    let r = run_devices(devs, &opts(reset), &mut |l| lines.push(l.to_string())).unwrap();
+    let r = run_devices(devs, &opts(reset, write_bar), &mut |l| {
+        lines.push(l.to_string())
+    })
+    .unwrap();
     eprintln!("{}\n{}", lines.join("\n"), r.to_text());
     assert!(lines.iter().any(|l| l.starts_with("[guest]")));
     r
@@ -58,7 +62,7 @@ fn one_device_v2_every_check_passes() {
     if !kvm_or_skip() {
         return;
     }
-    let r = run(1, SimRevision::V2, false);
+    let r = run(1, SimRevision::V2, false, true);
     assert_all_pass(&r);
     assert_eq!(r.exits["dev0.window"], 0);
     assert_eq!(r.devices[0].decoder.base, r.devices[0].window.base);
@@ -72,7 +76,7 @@ fn two_devices_v3_get_two_windows() {
     if !kvm_or_skip() {
         return;
     }
-    let r = run(2, SimRevision::V3, false);
+    let r = run(2, SimRevision::V3, false, false);
     assert_all_pass(&r);
     let (a, b) = (&r.devices[0], &r.devices[1]);
     assert!(!a.window.overlaps(&b.window));
@@ -90,7 +94,7 @@ fn reset_in_the_middle_of_guest_activity() {
         return;
     }
     for rev in [SimRevision::V2, SimRevision::V3] {
-        let r = run(1, rev, true);
+        let r = run(1, rev, true, true);
         assert_all_pass(&r);
         let reset = r.devices[0].reset.as_ref().unwrap();
         assert!(reset.fenced_during_reset && reset.unmapped_during_reset);

@@ -60,6 +60,8 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
             reset_midway: args.reset,
             bandwidth_goal: args.bandwidth_goal,
             page_size: super::probe::page_size(),
+            // The simulator's BAR areas are scratch memory; a real device's are registers.
+            write_bar: args.device.device.is_none(),
         },
         progress: true,
     })

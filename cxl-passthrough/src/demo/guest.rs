@@ -71,12 +71,13 @@ pub enum Step {
         /// Pattern seed.
         seed: u64,
     },
-    /// Reads the qword at `gpa`, then writes `value` there. Results: 0 value read.
+    /// Reads the qword at `gpa`, then writes `value` there if one is given.
+    /// Results: 0 value read.
     Touch {
         /// Address.
         gpa: u64,
-        /// Value written.
-        value: u64,
+        /// Value written (None: read only).
+        value: Option<u64>,
     },
     /// Compares two ranges' bandwidth: one untimed write of each, then `passes` rounds
     /// of a timed `rep stosq` over `a`, over `b`, a timed read sweep of `a`, of `b`
@@ -374,8 +375,10 @@ fn emit_step(a: &mut CodeAssembler, i: usize, step: &Step) -> Result<(), IcedErr
         Step::Touch { gpa, value } => {
             a.mov(rsi, gpa)?;
             a.mov(rax, qword_ptr(rsi))?;
-            a.mov(rdx, value)?;
-            a.mov(qword_ptr(rsi), rdx)?;
+            if let Some(v) = value {
+                a.mov(rdx, v)?;
+                a.mov(qword_ptr(rsi), rdx)?;
+            }
             a.mov(rdi, rec)?;
             a.mov(qword_ptr(rdi), rax)?;
         }
@@ -513,7 +516,7 @@ mod tests {
             },
             Step::Touch {
                 gpa: 0x1000,
-                value: 5,
+                value: Some(5),
             },
             Step::Bandwidth {
                 a: 0x100_0000,

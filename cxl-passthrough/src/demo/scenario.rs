@@ -53,6 +53,10 @@ pub struct DemoOptions {
     pub bandwidth_goal: f64,
     /// Host page size.
     pub page_size: u64,
+    /// The directly mapped BAR areas are scratch memory (the simulator): the host and
+    /// the guest write test values there. Leave false for real devices, whose BAR holds
+    /// registers: the guest then only reads.
+    pub write_bar: bool,
 }
 
 impl Default for DemoOptions {
@@ -64,6 +68,7 @@ impl Default for DemoOptions {
             reset_midway: false,
             bandwidth_goal: 0.98,
             page_size: 4096,
+            write_bar: false,
         }
     }
 }
@@ -323,7 +328,7 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, Vec<DevSteps>) 
         if let Some((area, _)) = p.sparse.first() {
             s.touch = Some(push(Step::Touch {
                 gpa: p.bar_gpa + area.offset,
-                value: p.guest_seed,
+                value: opts.write_bar.then_some(p.guest_seed),
             }));
         }
         let bw = opts.bandwidth_bytes.min(dpa) & !31;
@@ -422,8 +427,10 @@ pub fn run_devices(
             p.name, p.decoder.base, p.decoder.size
         ));
         let written = write_sparse(&p.dpa, p.dpa.size() as u64, 4096, p.host_seed);
-        for (area, m) in &p.sparse {
-            write_u64(m, 0, p.host_seed ^ area.offset);
+        if opts.write_bar {
+            for (area, m) in &p.sparse {
+                write_u64(m, 0, p.host_seed ^ area.offset);
+            }
         }
         progress(&format!(
             "[map] {}: host pattern written ({written} qwords)",
@@ -452,7 +459,9 @@ pub fn run_devices(
     let mut reset_report: Option<ResetReport> = None;
     let mut pre_reset: Option<PatternCheck> = None;
     let outcome = {
-        let first = &devs[0];
+        let Some(first) = devs.first() else {
+            return Err(DemoError::NoDevices);
+        };
         let mut on_checkpoint = |id: u8, ctl: &mut SlotControl<'_>| -> Result<(), String> {
             if id != RESET_CHECKPOINT {
                 return Ok(());

@@ -96,12 +96,13 @@ pub(super) fn device_checks(
             ),
         },
     ));
+    let touch_name = format!("{n}: guest touches the directly mapped BAR area");
     match (s.touch, p.sparse.first()) {
-        (Some(t), Some((area, m))) => {
+        (Some(t), Some((area, m))) if opts.write_bar => {
             let r = rec(t);
             let host_sees = read_u64(m, 0);
             checks.push(Check::new(
-                format!("{n}: guest touches the directly mapped BAR area"),
+                touch_name,
                 r.done
                     && r.values[0] == p.host_seed ^ area.offset
                     && host_sees == Some(p.guest_seed),
@@ -112,8 +113,19 @@ pub(super) fn device_checks(
                 ),
             ));
         }
+        (Some(t), Some(_)) => {
+            let r = rec(t);
+            checks.push(Check::new(
+                touch_name,
+                r.done,
+                format!(
+                    "read only (device registers): guest read {:#x}",
+                    r.values[0]
+                ),
+            ));
+        }
         _ => checks.push(Check::skip(
-            format!("{n}: guest touches the directly mapped BAR area"),
+            touch_name,
             "the kernel advertised no mappable BAR area",
         )),
     }
