@@ -58,6 +58,7 @@ fn check_probe_and_boot(sim: &Arc<SimDevice>, backend: Arc<dyn Backend>, label: 
         "{label}"
     );
     assert!(d.size >= desc.dpa.size);
+    assert_eq!(d.mem_enabled, Some(true), "{label}: DVSEC Mem_Enable");
 
     // The guest sees the same through the overlay: BASE_LO/HI and CTRL at block offsets.
     let ov = dev.overlay();
@@ -280,5 +281,29 @@ fn every_injected_fault_gives_a_typed_probe_error() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn mem_enable_under_firmware_config_lock_is_reported_not_fatal() {
+    for rev in REVISIONS {
+        let cfg = SimConfig {
+            dvsec_config_locked: true,
+            ..SimConfig::new(rev)
+        };
+        let s = Arc::new(SimDevice::new(cfg).unwrap());
+        let (dev, desc) = device(s.clone());
+        let d = dev.boot().unwrap();
+        let ctl =
+            cxl_passthrough::regs::dvsec::DvsecControl::from_bits(desc.dvsec.unwrap().control);
+        // v2 drops Control writes under CONFIG_LOCK (firmware value stays); v3 latches the
+        // lock only when written through the shadow (spec 7.7), so Mem_Enable can be set.
+        // Either way boot succeeds.
+        assert_eq!(
+            d.mem_enabled,
+            Some(ctl.mem_enable() || rev == SimRevision::V3),
+            "{rev:?}"
+        );
+        assert!(d.locked);
     }
 }

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use log::{error, info};
+use log::{error, info, warn};
 use thiserror::Error;
 use vm_memory::{FileOffset, MmapRegion};
 
@@ -18,6 +18,7 @@ use super::hdm_lock::{DecoderState, HdmLockError, lock_decoder0, read_decoder0};
 use super::overlay::Overlay;
 use crate::backend::{Backend, BackendError, ResetKind};
 use crate::plan::{BarPlan, BarPlanError, MappedArea, Window, plan_bar};
+use crate::regs::dvsec::{DvsecControl, off};
 
 /// Why a device cannot be set up or operated.
 #[derive(Debug, Error)]
@@ -227,14 +228,61 @@ impl CxlDevice {
     fn lock(&self) -> Result<DecoderState, DeviceError> {
         self.overlay.unprotect_all();
         let regs = self.overlay.comp_regs();
-        let d = lock_decoder0(
+        let mut d = lock_decoder0(
             regs,
             self.desc.hdm.block_offset,
             self.window.base,
             self.desc.dpa.size,
         )?;
         self.overlay.protect_decoder(0);
+        d.mem_enabled = self.enable_mem()?;
         Ok(d)
+    }
+
+    /// Sets DVSEC Control.Mem_Enable as a guest's CXL driver expects after HDM decoding
+    /// is enabled, and reads it back. Returns `None` without a visible DVSEC. A firmware
+    /// CONFIG_LOCK can keep the bit clear; that is reported, not fatal: the kernel's DPA
+    /// region does not depend on the shadow bit.
+    fn enable_mem(&self) -> Result<Option<bool>, DeviceError> {
+        let Some(dvsec) = self.desc.dvsec else {
+            return Ok(None);
+        };
+        let cfg = self.desc.config.file_offset;
+        let at = u64::from(dvsec.offset + off::CONTROL);
+        let read = || -> Result<DvsecControl, DeviceError> {
+            let mut b = [0u8; 2];
+            let n = self.backend.read(cfg, at, &mut b)?;
+            if n != 2 {
+                return Err(BackendError::Short {
+                    op: "DVSEC Control read".into(),
+                    done: n,
+                    wanted: 2,
+                }
+                .into());
+            }
+            Ok(DvsecControl::from_bits(u16::from_le_bytes(b)))
+        };
+        let ctl = read()?;
+        if !ctl.mem_enable() {
+            let n = self.backend.write(
+                cfg,
+                at,
+                &ctl.with_mem_enable(true).into_bits().to_le_bytes(),
+            )?;
+            if n != 2 {
+                return Err(BackendError::Short {
+                    op: "DVSEC Control write".into(),
+                    done: n,
+                    wanted: 2,
+                }
+                .into());
+            }
+        }
+        let on = read()?.mem_enable();
+        if !on {
+            warn!("cxl: DVSEC Mem_Enable stays clear (CONFIG_LOCK set by firmware?)");
+        }
+        Ok(Some(on))
     }
 
     /// Reads decoder 0 back through COMP_REGS.

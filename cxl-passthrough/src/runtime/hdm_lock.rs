@@ -60,6 +60,8 @@ pub struct DecoderState {
     pub hdm_enabled: bool,
     /// Raw CTRL.
     pub ctrl: u32,
+    /// DVSEC Control.Mem_Enable after boot (`None`: not read, or no DVSEC).
+    pub mem_enabled: Option<bool>,
 }
 
 /// Why the boot-time lock failed.
@@ -108,6 +110,7 @@ pub fn read_decoder0(io: &impl DwordIo, hdm: u64) -> Result<DecoderState, Backen
         device_coherent: !ctrl.target_type_hostonly(),
         hdm_enabled: gc.hdm_decoder_enable(),
         ctrl: ctrl_raw,
+        mem_enabled: None,
     })
 }
 

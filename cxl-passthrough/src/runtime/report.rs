@@ -32,6 +32,8 @@ pub struct Decoder0Report {
     pub device_coherent: bool,
     /// HDM Decoder Enable in Global Control.
     pub hdm_enabled: bool,
+    /// DVSEC Control.Mem_Enable (null without a visible DVSEC).
+    pub mem_enabled: Option<bool>,
 }
 
 impl From<DecoderState> for Decoder0Report {
@@ -43,6 +45,7 @@ impl From<DecoderState> for Decoder0Report {
             locked: d.locked,
             device_coherent: d.device_coherent,
             hdm_enabled: d.hdm_enabled,
+            mem_enabled: d.mem_enabled,
         }
     }
 }
@@ -195,8 +198,14 @@ impl ProbeReport {
         line(
             "decoder 0",
             format!(
-                "base {:#x} size {:#x} committed={} locked={} type2={} hdm_enable={}",
-                d.base, d.size, d.committed, d.locked, d.device_coherent, d.hdm_enabled
+                "base {:#x} size {:#x} committed={} locked={} type2={} hdm_enable={} mem_enable={}",
+                d.base,
+                d.size,
+                d.committed,
+                d.locked,
+                d.device_coherent,
+                d.hdm_enabled,
+                d.mem_enabled.map_or("n/a".to_string(), |b| b.to_string())
             ),
         );
         s
