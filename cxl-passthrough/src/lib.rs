@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod demo;
 pub mod plan;
 pub mod regs;
 pub mod rootport;

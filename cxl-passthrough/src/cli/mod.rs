@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 pub mod acpi;
+pub mod demo;
 pub mod device;
 pub mod probe;
 pub mod size;
@@ -23,12 +24,15 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Write the CEDT and SSDT (and topology.json) a VMM would install for the planned topology.
     Acpi(acpi::AcpiArgs),
+    /// Run a KVM guest against the device(s) and check what it sees (docs/performance.md).
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the CLI.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Probe(a) => probe::run(&a),
+        Command::Demo(a) => demo::run_demo(&a),
         Command::Acpi(a) => acpi::run(&a),
     }
 }

@@ -1,4 +1,5 @@
 //! The only module with `unsafe`: thin wrappers over ioctl, pread/pwrite, mmap and
 //! memfd. Every `unsafe` block carries a `SAFETY:` comment.
+pub mod kvm;
 pub mod memfd;
 pub mod vfio;
