@@ -56,7 +56,8 @@ fn bring_up(n: usize) {
 }
 
 struct Paths {
-    sim: Arc<SimDevice>,
+    /// The backend as the runtime holds it (dynamic dispatch), the fair baseline.
+    sim: Arc<dyn Backend>,
     /// Held once, as a VMM's IoManager holds it.
     overlay: Arc<cxl_passthrough::runtime::Overlay>,
     _dev: CxlDevice,
@@ -70,7 +71,7 @@ fn paths(rev: SimRevision) -> Paths {
     let d = dev.desc().clone();
     let ctrl_block = d.hdm.block_offset + 0x20;
     Paths {
-        sim,
+        sim: black_box(sim as Arc<dyn Backend>),
         ctrl_block,
         ctrl_region: ctrl_block - d.comp_regs_base_in_block,
         comp_file: d.comp_regs.file_offset,

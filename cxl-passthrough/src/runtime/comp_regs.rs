@@ -82,15 +82,10 @@ impl CompRegs {
     #[inline]
     pub fn read_region(&self, r: u64) -> Result<u32> {
         let mut b = [0u8; 4];
-        let n = self.backend.read(self.file_offset, r, &mut b)?;
-        if n != 4 {
-            return Err(BackendError::Short {
-                op: format!("COMP_REGS read @{r:#x}"),
-                done: n,
-                wanted: 4,
-            });
+        match self.backend.read(self.file_offset, r, &mut b)? {
+            4 => Ok(u32::from_le_bytes(b)),
+            n => Err(short("COMP_REGS read", r, n)),
         }
-        Ok(u32::from_le_bytes(b))
     }
 
     /// Writes the dword at `block_offset` (4-byte aligned) to the region.
@@ -117,5 +112,14 @@ impl CompRegs {
             });
         }
         Ok(())
+    }
+}
+
+#[cold]
+fn short(what: &str, r: u64, done: usize) -> BackendError {
+    BackendError::Short {
+        op: format!("{what} @{r:#x}"),
+        done,
+        wanted: 4,
     }
 }

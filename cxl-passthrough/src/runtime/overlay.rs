@@ -22,6 +22,7 @@ use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
 use super::comp_regs::{CompRegs, Slot};
 use super::ratelimit::RateLimit;
+use crate::backend::BackendError;
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::hdm::{HDM_DECODER_STRIDE, HDM_DECODER0};
 
@@ -104,23 +105,25 @@ impl Overlay {
         (n < self.decoder_count).then_some(n)
     }
 
+    #[inline]
     fn read_dword(&self, offset: u64) -> u32 {
         match self.regs.slot(offset) {
             Slot::Below => 0,
             Slot::Beyond => u32::MAX,
-            Slot::Region(r) => match self.regs.read_region(r) {
-                Ok(v) => v,
-                Err(e) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    if let Some(n) = self.errors_log.hit() {
-                        warn!(
-                            "cxl overlay: read at {offset:#x} failed ({e}); returning all-ones [error #{n}]"
-                        );
-                    }
-                    u32::MAX
-                }
-            },
+            Slot::Region(r) => self
+                .regs
+                .read_region(r)
+                .unwrap_or_else(|e| self.read_failed(offset, e)),
         }
+    }
+
+    #[cold]
+    fn read_failed(&self, offset: u64, e: BackendError) -> u32 {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.errors_log.hit() {
+            warn!("cxl overlay: read at {offset:#x} failed ({e}); returning all-ones [error #{n}]");
+        }
+        u32::MAX
     }
 
     fn drop_write(&self, offset: u64, len: usize, why: &str) {
@@ -153,6 +156,15 @@ impl Overlay {
     #[inline]
     /// Handles a guest read of `data.len()` bytes at block offset `offset`.
     pub fn read(&self, offset: u64, data: &mut [u8]) {
+        // Fast path: the aligned dword access guests make almost exclusively.
+        if let Ok(dst) = <&mut [u8; 4]>::try_from(&mut *data)
+            && offset & 3 == 0
+            && offset < COMPONENT_BLOCK_SIZE
+            && !self.is_fenced()
+        {
+            *dst = self.read_dword(offset).to_le_bytes();
+            return;
+        }
         let len = data.len() as u64;
         let ok = matches!(len, 1 | 2 | 4 | 8)
             && offset.is_multiple_of(len)
