@@ -110,6 +110,41 @@ static int has(const char *hay, const char *needle) {
 /* ---- PCI ---- */
 static u64 ecam(u64 base, int dev, int off) { return base + ((u64)dev << 15) + off; }
 
+#define MAX 8
+static u64 chbs_base[MAX]; static u32 chbs_uid[MAX]; static int nchbs;
+static u64 cfmws_base[MAX], cfmws_size[MAX]; static u32 cfmws_target[MAX]; static int ncfmws;
+
+/* Checks one CXL device whose component register block is at `comp`. */
+static void check_device(u64 comp) {
+	map_gib(comp, 1);
+	u64 hdm = hdm_block(comp + 0x1000);
+	check("HDM decoder capability found", hdm != 0);
+	if (!hdm) return;
+	u64 base = dec_base_of(hdm), size = dec_size_of(hdm);
+	u32 ctrl = r32(hdm + 0x20);
+	kv("HDM cap=", r32(hdm)); kv(" global_ctrl=", r32(hdm + 4)); kv(" decoder0 base=", base);
+	kv(" size=", size); kv(" ctrl=", ctrl); nl();
+	check("decoder 0 committed", (ctrl >> 10) & 1);
+	check("decoder 0 locked (lock on commit)", (ctrl >> 8) & 1);
+	int w = -1;
+	for (int i = 0; i < ncfmws; i++) if (cfmws_base[i] == base) w = i;
+	check("decoder 0 base is a CFMWS base", w >= 0);
+	if (w < 0) return;
+	check("decoder 0 size <= CFMWS size", size && size <= cfmws_size[w]);
+	u64 hb_base = 0, hb_size = 0;
+	for (int i = 0; i < nchbs; i++) {
+		if (chbs_uid[i] != cfmws_target[w]) continue;
+		map_gib(chbs_base[i], 1);
+		u64 hb = hdm_block(chbs_base[i] + 0x1000);
+		if (hb) { hb_base = dec_base_of(hb); hb_size = dec_size_of(hb); }
+	}
+	check("host-bridge decoder (CHBCR of the CFMWS target) agrees with the endpoint decoder",
+	      hb_base == base && hb_size == size);
+	/* the overlay keeps the locked decoder: a guest write to BASE_LO is ignored */
+	*(volatile u32 *)(hdm + 0x10) = 0x10000000;
+	check("locked decoder ignores guest writes", dec_base_of(hdm) == base);
+}
+
 void main(u64 start_info) {
 	puts_("cxl-payload: start\n");
 	u64 rsdp = r64(start_info + 0x20);
@@ -126,26 +161,26 @@ void main(u64 start_info) {
 	/* CEDT */
 	u64 cedt = find_table(xsdt, "CEDT");
 	check("CEDT present", cedt != 0);
-	u64 win_base = 0, win_size = 0, chbcr = 0;
 	if (cedt) {
 		u32 len = r32(cedt + 4);
 		for (u64 p = cedt + 36; p + 4 <= cedt + len;) {
 			u8 type = r8(p); u16 l = r16(p + 2);
 			if (l == 0) break;
-			if (type == 0) {
+			if (type == 0 && nchbs < MAX) {
 				kv("CHBS uid=", r32(p + 4)); kv(" cxl_version=", r32(p + 8));
 				kv(" base=", r64(p + 16)); kv(" length=", r64(p + 24)); nl();
-				chbcr = r64(p + 16);
-			} else if (type == 1) {
-				win_base = r64(p + 8); win_size = r64(p + 16);
-				kv("CFMWS base=", win_base); kv(" size=", win_size);
+				chbs_uid[nchbs] = r32(p + 4); chbs_base[nchbs++] = r64(p + 16);
+			} else if (type == 1 && ncfmws < MAX) {
+				kv("CFMWS base=", r64(p + 8)); kv(" size=", r64(p + 16));
 				kv(" eniw=", r8(p + 24)); kv(" hbig=", r32(p + 28));
 				kv(" restrictions=", r16(p + 32)); kv(" target0=", r32(p + 36)); nl();
+				cfmws_base[ncfmws] = r64(p + 8); cfmws_size[ncfmws] = r64(p + 16);
+				cfmws_target[ncfmws++] = r32(p + 36);
 			}
 			p += l;
 		}
 	}
-	check("CFMWS window described", win_size != 0);
+	check("CFMWS window described", ncfmws > 0);
 
 	/* DSDT */
 	u64 facp = find_table(xsdt, "FACP");
@@ -154,98 +189,63 @@ void main(u64 start_info) {
 	check("ACPI0017 (CXL root) in DSDT", dsdt && find_bytes(dsdt, "ACPI0017", 8));
 	check("ACPI0016 (CXL host bridge) in DSDT", dsdt && find_bytes(dsdt, "ACPI0016", 8));
 
-	/* CHBCR: CXL.cachemem capability array at +0x1000, host-bridge HDM decoder 0 */
-	u64 hb_base = 0, hb_size = 0;
-	if (chbcr) {
-		map_gib(chbcr, 1);
-		u64 hb = hdm_block(chbcr + 0x1000);
-		check("CHBCR HDM decoder capability", hb != 0);
-		if (hb) {
-			hb_base = dec_base_of(hb); hb_size = dec_size_of(hb);
-			kv("CHBCR decoder0 base=", hb_base); kv(" size=", hb_size); kv(" ctrl=", r32(hb + 0x20)); nl();
-		}
-	}
-
-	/* PCI: find the function with a CXL Register Locator DVSEC */
+	/* PCI: every function with a CXL Register Locator DVSEC */
 	u64 mcfg = find_table(xsdt, "MCFG");
-	u64 comp = 0;
-	for (u64 e = mcfg + 44; mcfg && e + 16 <= mcfg + r32(mcfg + 4) && !comp; e += 16) {
+	int ndev = 0;
+	for (u64 e = mcfg + 44; mcfg && e + 16 <= mcfg + r32(mcfg + 4); e += 16) {
 		u64 base = r64(e); u16 seg = r16(e + 8);
 		map_gib(base, 1);
-		for (int dev = 0; dev < 32 && !comp; dev++) {
+		for (int dev = 0; dev < 32; dev++) {
 			u32 id = r32(ecam(base, dev, 0));
 			if (id == 0xffffffff || id == 0) continue;
 			kv("pci seg=", seg); kv(" dev=", dev); kv(" id=", id); kv(" class=", r32(ecam(base, dev, 8))); nl();
 			for (int off = 0x100, n = 0; off && n < 64; n++) {
 				u32 h = r32(ecam(base, dev, off));
 				if (h == 0 || h == 0xffffffff) break;
-				if ((h & 0xffff) == 0x23) {
-					u32 h1 = r32(ecam(base, dev, off + 4));
-					u16 dvid = r16(ecam(base, dev, off + 8));
-					if ((h1 & 0xffff) == 0x1e98 && dvid == 8) {
-						u32 dlen = h1 >> 20;
-						for (int b = 0xc; b + 8 <= (int)dlen; b += 8) {
-							u32 lo = r32(ecam(base, dev, off + b));
-							u32 hi = r32(ecam(base, dev, off + b + 4));
-							if (((lo >> 8) & 0xff) != 1) continue;
-							int bir = lo & 7;
-							u64 bar = r32(ecam(base, dev, 0x10 + 4 * bir));
-							u64 bar_addr = (bar & ~0xfULL);
-							if ((bar & 6) == 4)
-								bar_addr |= (u64)r32(ecam(base, dev, 0x14 + 4 * bir)) << 32;
-							u64 boff = (lo & 0xffff0000u) | ((u64)hi << 32);
-							kv("CXL device seg=", seg); kv(" dev=", dev); kv(" id=", id);
-							kv(" BAR", bir); kv("=", bar_addr); kv(" component block offset=", boff); nl();
-							comp = bar_addr + boff;
-						}
+				u32 h1 = r32(ecam(base, dev, off + 4));
+				u16 dvid = r16(ecam(base, dev, off + 8));
+				if ((h & 0xffff) == 0x23 && (h1 & 0xffff) == 0x1e98 && dvid == 8) {
+					u32 dlen = h1 >> 20;
+					for (int b = 0xc; b + 8 <= (int)dlen; b += 8) {
+						u32 lo = r32(ecam(base, dev, off + b));
+						u32 hi = r32(ecam(base, dev, off + b + 4));
+						if (((lo >> 8) & 0xff) != 1) continue;
+						int bir = lo & 7;
+						u64 bar = r32(ecam(base, dev, 0x10 + 4 * bir));
+						u64 bar_addr = (bar & ~0xfULL);
+						if ((bar & 6) == 4)
+							bar_addr |= (u64)r32(ecam(base, dev, 0x14 + 4 * bir)) << 32;
+						u64 boff = (lo & 0xffff0000u) | ((u64)hi << 32);
+						kv("CXL device seg=", seg); kv(" dev=", dev); kv(" id=", id);
+						kv(" BAR", bir); kv("=", bar_addr); kv(" component block offset=", boff); nl();
+						check_device(bar_addr + boff);
+						ndev++;
 					}
 				}
 				off = h >> 20;
 			}
 		}
 	}
-	check("CXL Register Locator DVSEC found", comp != 0);
+	check("a CXL device (Register Locator DVSEC) per CFMWS", ndev > 0 && ndev == ncfmws);
 
-	u64 dec_base = 0, dec_size = 0; u32 ctrl = 0;
-	if (comp) {
-		map_gib(comp, 1);
-		u64 hdm = hdm_block(comp + 0x1000);
-		check("HDM decoder capability found", hdm != 0);
-		if (hdm) {
-			u32 cap = r32(hdm), gctl = r32(hdm + 4);
-			dec_base = dec_base_of(hdm);
-			dec_size = dec_size_of(hdm);
-			ctrl = r32(hdm + 0x20);
-			kv("HDM cap=", cap); kv(" global_ctrl=", gctl); kv(" decoder0 base=", dec_base);
-			kv(" size=", dec_size); kv(" ctrl=", ctrl); nl();
-			check("decoder 0 committed", (ctrl >> 10) & 1);
-			check("decoder 0 locked (lock on commit)", (ctrl >> 8) & 1);
-			check("decoder 0 base == CFMWS base", dec_base == win_base);
-			check("decoder 0 size <= CFMWS size", dec_size && dec_size <= win_size);
-			check("host-bridge decoder agrees with the endpoint decoder",
-			      hb_base == dec_base && hb_size == dec_size);
-			/* the overlay keeps the locked decoder: a guest write to BASE_LO is ignored */
-			*(volatile u32 *)(hdm + 0x10) = 0x10000000;
-			check("locked decoder ignores guest writes", dec_base_of(hdm) == dec_base);
-		}
-	}
-
-	/* The window is the simulated device memory */
-	if (win_size) {
-		map_gib(win_base, 0);
-		puts_("window[0..16] = \"");
-		for (int i = 0; i < 16; i++) { u8 c = r8(win_base + i); putc_(c >= 32 && c < 127 ? c : '.'); }
+	/* Each window is its simulated device's memory; CFMWS i belongs to device i, whose
+	 * test port is 0xce0 + 4 * i. */
+	for (int i = 0; i < ncfmws; i++) {
+		u64 win = cfmws_base[i];
+		map_gib(win, 0);
+		kv("window ", i); puts_(" [0..16] = \"");
+		for (int j = 0; j < 16; j++) { u8 c = r8(win + j); putc_(c >= 32 && c < 127 ? c : '.'); }
 		puts_("\"\n");
-		check("window reads the device memory seed", memeq(win_base, "CXL-SIM-DPA-SEED", 16));
-		const char *msg = "GUEST-WROTE-THIS";
-		for (int i = 0; i < 16; i++) w8(win_base + 0x100 + i, msg[i]);
-		check("window write reads back", memeq(win_base + 0x100, msg, 16));
-		/* the last 256 MiB granule of the window too */
-		u64 last = win_base + dec_size - 0x1000;
+		check("window reads the device memory seed", memeq(win, "CXL-SIM-DPA-SEED", 16));
+		char msg[17] = "GUEST-WROTE-WIN0";
+		msg[15] = '0' + i;
+		for (int j = 0; j < 16; j++) w8(win + 0x100 + j, msg[j]);
+		check("window write reads back", memeq(win + 0x100, msg, 16));
+		u64 last = win + cfmws_size[i] - 0x1000;
 		map_gib(last, 0);
 		w8(last, 0x5a);
 		check("last page of the device memory is writable", r8(last) == 0x5a);
-		outl(0xce0, 0x100); /* host prints DPA[0x100..] as the VMM sees it */
+		outl(0xce0 + 4 * i, 0x100); /* host prints DPA[0x100..] as the VMM sees it */
 	}
 
 out:
