@@ -131,7 +131,7 @@ fn good_console() -> String {
         s += &format!("@@dpa.{b}.{ph}.readback={off}:0x11 0xffffffee 0x4532454c {off}\n");
         let tag = if ph == "pre" { "40" } else { "80" };
         s += &format!(
-            "@@l1.chlog=x WARN -- cxl-sim test port: host view of DPA[{off}..+32] = 11000000eeffffff4c453245{tag}000000{} |..|\n",
+            "@@l1.chlog=x WARN -- cxl-sim test port: host view of DPA[{off}..+32] = 11000000eeffffff4c453245{tag}000000{} |..(x)| (cxl0)\n",
             "00".repeat(16)
         );
     }
@@ -189,8 +189,9 @@ fn vmm_log_lines_are_parsed() {
     );
     let v = host_dpa_views(&c);
     assert_eq!(v.len(), 2);
-    assert_eq!(v[0].0, 0x40);
-    assert_eq!(v[0].1.len(), 32);
+    assert_eq!(v[0].offset, 0x40);
+    assert_eq!(v[0].bytes.len(), 32);
+    assert_eq!(v[0].device, "cxl0");
 }
 
 #[test]
@@ -204,7 +205,7 @@ fn a_working_stack_passes_every_check() {
 #[test]
 fn each_missing_or_wrong_fact_fails_its_check() {
     let good = good_console();
-    let cases: [(&str, &str, &str); 12] = [
+    let cases: [(&str, &str, &str); 13] = [
         ("@@l1.kvm=ok", "@@l1.kvm=missing", "l1_kvm"),
         (
             "parent_class=0x060400",
@@ -257,6 +258,12 @@ fn each_missing_or_wrong_fact_fails_its_check() {
             "host_sees_guest_pattern.post[0001:01:00.0]",
         ),
         ("@@l2.kernel=6.12", "@@l2.kernel=7.3", "l2_kernel"),
+        // The pattern seen in another device's memory does not count.
+        (
+            "|..(x)| (cxl0)",
+            "|..(x)| (cxl1)",
+            "host_sees_guest_pattern.pre[0001:01:00.0]",
+        ),
     ];
     for (from, to, name) in cases {
         assert!(good.contains(from), "{from}");
@@ -285,6 +292,46 @@ fn each_missing_or_wrong_fact_fails_its_check() {
         checks
             .iter()
             .any(|c| !c.pass && c.name == "no_cxl_errors_in_dmesg")
+    );
+    // A deferred-dport kernel (>= 6.18) without a memdev: the dport and host-bridge
+    // decoder checks do not apply; with a memdev they do.
+    let k73 = good
+        .replacen(
+            "@@l2.kernel=6.12.107+deb13-amd64",
+            "@@l2.kernel=7.3.4+deb13-amd64",
+            1,
+        )
+        .replacen("dport0:0001:00:01.0", "", 1);
+    let checks = evaluate(
+        &Console::parse(&k73),
+        &Expect {
+            kernel_prefix: "7.3.",
+            devices: 1,
+        },
+    );
+    let na: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.na)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        na,
+        [
+            "hb_port_dport_is_root_port[0001:01:00.0]",
+            "hb_decoder_committed_locked_at_window[0001:01:00.0]"
+        ]
+    );
+    let checks = evaluate(
+        &Console::parse(&format!("{k73}@@cxl.dev.mem0=cxl_mem\n")),
+        &Expect {
+            kernel_prefix: "7.3.",
+            devices: 1,
+        },
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| !c.pass && c.name == "hb_port_dport_is_root_port[0001:01:00.0]")
     );
     // Nothing at all: every check fails, none passes by default.
     assert!(eval("").iter().all(|c| !c.pass), "{}", table(&eval("")));

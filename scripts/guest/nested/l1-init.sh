@@ -20,8 +20,9 @@ if [ -c /dev/kvm ]; then kv l1.kvm ok; else kv l1.kvm missing; fi
 for r in $RUNS; do
   k=${r%%:*} n=${r#*:}
   # Device i (1-based) on PCI segment i; the first is a v3 simulator, the second a v2 one.
-  args="--platform num_pci_segments=$((n + 1)) --device path=sim:v3,cxl=on,pci_segment=1"
-  [ "$n" = 2 ] && args="$args --device path=sim:v2,cxl=on,pci_segment=2"
+  # Ids cxl0, cxl1 name the device in the VMM's log (its test-port lines end in "(cxlN)").
+  args="--platform num_pci_segments=$((n + 1)) --device path=sim:v3,cxl=on,pci_segment=1,id=cxl0"
+  [ "$n" = 2 ] && args="$args --device path=sim:v2,cxl=on,pci_segment=2,id=cxl1"
   kv run.begin "$k-${n}dev"
   kv l1.ch_args "$args"
   kv l1.ch_start "$(now)"

@@ -122,8 +122,9 @@ hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), 
     e=$((e + 1))
   done
 }
-hostview() { # DPA offset (< 256): the VMM logs the device memory there (test-only port 0xce0)
-  printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=3296 count=1 conv=notrunc 2>/dev/null
+hostview() { # DPA-offset (< 256) device-index: the VMM logs that device's memory there
+  # (test-only port 0xce0 + 4 * index; /dev/port writes one byte, the offset)
+  printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=$((0xce0 + 4 * $2)) count=1 conv=notrunc 2>/dev/null
 }
 check_dev() { # bdf phase index
   b=$1; ph=$2; ix=$3
@@ -149,7 +150,7 @@ check_dev() { # bdf phase index
   kv "dpa.$b.$ph.wrote" "$(hex "$po"):$(hex "$NONCE") $(hex $((NONCE ^ 0xffffffff))) 0x4532454c $(hex "$tag")"
   kv "dpa.$b.$ph.readback" "$(hex "$po"):${r# }"
   [ "$ph" = post ] && { r=""; for o in 0 4 8 12; do r="$r $(hex "$(rd32_mem $((base + 64 + o)))")"; done; kv "dpa.$b.post.kept" "0x40:${r# }"; }
-  hostview "$po"
+  hostview "$po" "$ix"
 }
 ix=0
 for b in $cxldevs; do check_dev "$b" pre $ix; ix=$((ix + 1)); done

@@ -140,9 +140,19 @@ pub fn host_windows(c: &Console) -> Vec<HostWindow> {
         .collect()
 }
 
-/// What the VMM saw in device memory when the guest poked the test port: `(DPA offset,
-/// bytes)` from `host view of DPA[0x40..+32] = <hex> |text|`.
-pub fn host_dpa_views(c: &Console) -> Vec<(u64, Vec<u8>)> {
+/// What the VMM saw in device memory when the guest poked a device's test port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpaView {
+    /// Device id (`cxl0`, from `--device ...,id=cxl0`), empty if the line names none.
+    pub device: String,
+    /// DPA offset.
+    pub offset: u64,
+    /// The 32 bytes there.
+    pub bytes: Vec<u8>,
+}
+
+/// Every `host view of DPA[0x40..+32] = <hex> |text| (<device id>)` line.
+pub fn host_dpa_views(c: &Console) -> Vec<DpaView> {
     c.all("l1.chlog")
         .into_iter()
         .filter_map(|l| {
@@ -152,7 +162,18 @@ pub fn host_dpa_views(c: &Console) -> Vec<(u64, Vec<u8>)> {
             let bytes = (0..hex.len() / 2)
                 .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
                 .collect::<Option<Vec<u8>>>()?;
-            Some((num(off)?, bytes))
+            // The text part may hold any byte, so the id is the last "(...)" of the line.
+            let device = rest
+                .trim_end()
+                .strip_suffix(')')
+                .and_then(|r| r.rsplit_once('(').map(|x| x.1))
+                .unwrap_or("")
+                .to_string();
+            Some(DpaView {
+                device,
+                offset: num(off)?,
+                bytes,
+            })
         })
         .collect()
 }
