@@ -44,6 +44,12 @@ fn nested_e2e() {
         );
         return;
     };
+    // Set but wrong is a mistake to report, not a reason to skip.
+    assert!(
+        ch.is_file(),
+        "{ENV}={} is not a file (a cloud-hypervisor built with --features cxl-sim)",
+        ch.display()
+    );
     let missing = ensure_tools();
     if !missing.is_empty() {
         let _ = writeln!(
