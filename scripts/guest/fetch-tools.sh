@@ -2,13 +2,15 @@
 # Fetch the guest-lab tools from Debian packages into a cache under target/guest-tools/:
 #   acpica/   trixie's acpica-tools + libc6, run through their own loader (bin/iasl, bin/acpiexec)
 #   kernel/   Debian trixie's 6.12 kernel image + modules (dpkg-deb -x, nothing installed)
+#   kernel-7.3/  the same for trixie-backports' 7.3 kernel (tool name kernel73)
 #   busybox   busybox-static for the initramfs
 # and QEMU (qemu-system-x86 from bookworm-backports, the one system-wide install).
 #
 # Idempotent (each step is skipped when its result is cached), safe to run concurrently
 # (flock), needs no stdin. Prints one "SKIP:" line per tool it could not get and still
 # exits 0, so callers decide per tool (tests check for the files below).
-# Usage: scripts/guest/fetch-tools.sh [acpica|qemu|kernel|busybox ...]   (default: all)
+# Usage: scripts/guest/fetch-tools.sh [acpica|qemu|kernel|kernel73|busybox ...]
+# (default: acpica qemu kernel busybox; kernel73 only when asked for)
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,22 +33,27 @@ export DEBIAN_FRONTEND=noninteractive
 # once (or when the lists are gone).
 setup_apt() {
   [ "$apt_ok" = 1 ] || return 1
-  [ -f "$T/.apt-ready" ] && ls /var/lib/apt/lists/*_dists_trixie_* >/dev/null 2>&1 && return 0
+  [ -f "$T/.apt-ready" ] && ls /var/lib/apt/lists/*_dists_trixie-backports_* >/dev/null 2>&1 && return 0
   local src=/etc/apt/sources.list.d/cxl-guest-lab.sources
   local pin=/etc/apt/preferences.d/cxl-guest-lab
-  if [ ! -f "$src" ]; then
+  # (Re)written when it predates trixie-backports (the 7.3 guest kernel).
+  if ! grep -q '^Suites:.*trixie-backports' "$src" 2>/dev/null; then
     cat >"$src" <<'SRC'
 Types: deb
 URIs: http://deb.debian.org/debian
-Suites: bookworm-backports trixie
+Suites: bookworm-backports trixie trixie-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
   fi
-  if [ ! -f "$pin" ]; then
+  if ! grep -q 'n=trixie-backports' "$pin" 2>/dev/null; then
     cat >"$pin" <<'PIN'
 Package: *
 Pin: release n=trixie
+Pin-Priority: 100
+
+Package: *
+Pin: release n=trixie-backports
 Pin-Priority: 100
 
 Package: *
@@ -113,6 +120,33 @@ get_qemu() {
   ln -sf "$(command -v qemu-system-x86_64)" "$T/bin/qemu-system-x86_64"
 }
 
+# extract_kernel SUITE DIR PACKAGE...: the packages' vmlinuz and module tree into $T/DIR
+# (6.12 ships both in one -unsigned package; 7.3 splits them into linux-binary-* and
+# linux-modules-*).
+extract_kernel() {
+  local suite=$1 dir=$2
+  shift 2
+  local debs
+  debs=$(download "$suite" "$@") || { skip "guest kernel: apt-get download -t $suite $* failed"; return 1; }
+  rm -rf "$T/$dir" "$T/$dir.tmp" && mkdir -p "$T/$dir.tmp/root"
+  local d
+  for d in $debs; do
+    dpkg-deb -x "$d" "$T/$dir.tmp/root" || { skip "guest kernel: cannot extract $d"; return 1; }
+  done
+  local vmlinuz mods
+  # boot/vmlinuz-<abi> (6.12) or usr/lib/modules/<abi>/vmlinuz (7.x)
+  vmlinuz=$(ls "$T/$dir.tmp/root/boot/"vmlinuz-* "$T/$dir.tmp/root/usr/lib/modules/"*/vmlinuz 2>/dev/null | head -n1)
+  mods=$(ls -d "$T/$dir.tmp/root/usr/lib/modules/"* "$T/$dir.tmp/root/lib/modules/"* 2>/dev/null | head -n1)
+  [ -n "$vmlinuz" ] && [ -n "$mods" ] || { skip "guest kernel: $* has no vmlinuz/modules"; return 1; }
+  mv "$vmlinuz" "$T/$dir.tmp/vmlinuz"
+  mv "$mods" "$T/$dir.tmp/modules"
+  echo "$*" >"$T/$dir.tmp/package"
+  rm -rf "$T/$dir.tmp/root"
+  mv "$T/$dir.tmp" "$T/$dir"
+  rm -f $debs # ~100 MB; the extracted tree is the cache
+  log "guest kernel ready: $* in $T/$dir"
+}
+
 get_kernel() {
   if [ -f "$T/kernel/vmlinuz" ] && [ -d "$T/kernel/modules" ]; then return 0; fi
   setup_apt || { skip "guest kernel: no apt/root"; return 1; }
@@ -122,21 +156,20 @@ get_kernel() {
   pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb13-amd64-unsigned$' 2>/dev/null |
     awk '{print $1}' | sort -V | tail -n1)
   [ -n "$pkg" ] || { skip "guest kernel: no linux-image-6.12.*-amd64-unsigned in the apt lists"; return 1; }
-  local deb
-  deb=$(download trixie "$pkg") || { skip "guest kernel: apt-get download $pkg failed"; return 1; }
-  rm -rf "$T/kernel" "$T/kernel.tmp" && mkdir -p "$T/kernel.tmp/root"
-  dpkg-deb -x "$deb" "$T/kernel.tmp/root" || { skip "guest kernel: cannot extract $deb"; return 1; }
-  local vmlinuz mods
-  vmlinuz=$(ls "$T/kernel.tmp/root/boot/"vmlinuz-* | head -n1)
-  mods=$(ls -d "$T/kernel.tmp/root/usr/lib/modules/"* "$T/kernel.tmp/root/lib/modules/"* 2>/dev/null | head -n1)
-  [ -n "$vmlinuz" ] && [ -n "$mods" ] || { skip "guest kernel: $pkg has no vmlinuz/modules"; return 1; }
-  mv "$vmlinuz" "$T/kernel.tmp/vmlinuz"
-  mv "$mods" "$T/kernel.tmp/modules"
-  echo "$pkg" >"$T/kernel.tmp/package"
-  rm -rf "$T/kernel.tmp/root"
-  mv "$T/kernel.tmp" "$T/kernel"
-  rm -f "$deb" # ~100 MB; the extracted tree is the cache
-  log "guest kernel ready: $pkg"
+  extract_kernel trixie kernel "$pkg"
+}
+
+# trixie-backports' 7.3 kernel (linux-image-amd64 7.3.4-1~bpo13+1 per guest-lab notes).
+# From 7.x Debian splits the generic image: linux-binary-<abi>-amd64 holds vmlinuz,
+# linux-modules-<abi>-amd64 the modules (linux-image-<abi>-amd64 is an empty dependency).
+get_kernel73() {
+  if [ -f "$T/kernel-7.3/vmlinuz" ] && [ -d "$T/kernel-7.3/modules" ]; then return 0; fi
+  setup_apt || { skip "7.3 guest kernel: no apt/root"; return 1; }
+  local abi
+  abi=$(apt-cache search --names-only '^linux-binary-7\.3\.[0-9]+\+deb13-amd64$' 2>/dev/null |
+    awk '{print $1}' | sed 's/^linux-binary-//' | sort -V | tail -n1)
+  [ -n "$abi" ] || { skip "7.3 guest kernel: no linux-binary-7.3.*+deb13-amd64 in the apt lists"; return 1; }
+  extract_kernel trixie-backports kernel-7.3 "linux-binary-$abi" "linux-modules-$abi"
 }
 
 get_busybox() {
@@ -159,6 +192,7 @@ for w in "${want[@]}"; do
     acpica) get_acpica ;;
     qemu) get_qemu ;;
     kernel) get_kernel ;;
+    kernel73) get_kernel73 ;;
     busybox) get_busybox ;;
     *) log "unknown tool $w" ;;
   esac

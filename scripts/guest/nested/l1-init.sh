@@ -1,0 +1,41 @@
+#!/bin/busybox sh
+# /init of the L1 guest (QEMU TCG, nested SVM): loads KVM, then for every case in
+# /nested.conf runs the patched cloud-hypervisor on that case's L2 kernel + initramfs with
+# one or two simulated CXL devices, and prints cloud-hypervisor's CXL log lines after it
+# exited. Lines for the test are "@@key=value"; each case sits between @@run.begin and
+# @@run.end (README.md next to this file).
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+kv() { echo "@@$1=$2"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+kv l1.init "$(now)"
+for m in $(cat /modules.list); do
+  if insmod "/modules/$m.ko" 2>/tmp/err; then kv "l1.insmod.$m" ok; else kv "l1.insmod.$m" "failed $(cat /tmp/err)"; fi
+done
+if [ -c /dev/kvm ]; then kv l1.kvm ok; else kv l1.kvm missing; fi
+# shellcheck disable=SC1091
+. /nested.conf # RUNS ("KERNEL:DEVICES ..."), CH_TIMEOUT
+for r in $RUNS; do
+  k=${r%%:*} n=${r#*:}
+  # Device i (1-based) on PCI segment i; the first is a v3 simulator, the second a v2 one.
+  # Ids cxl0, cxl1 name the device in the VMM's log (its test-port lines end in "(cxlN)").
+  args="--platform num_pci_segments=$((n + 1)) --device path=sim:v3,cxl=on,pci_segment=1,id=cxl0"
+  [ "$n" = 2 ] && args="$args --device path=sim:v2,cxl=on,pci_segment=2,id=cxl1"
+  kv run.begin "$k-${n}dev"
+  kv l1.ch_args "$args"
+  kv l1.ch_start "$(now)"
+  rm -f /ch.log
+  # shellcheck disable=SC2086
+  timeout "$CH_TIMEOUT" /ch/cloud-hypervisor -vv --log-file /ch.log \
+    --kernel "/l2/$k/vmlinux" --initramfs "/l2/$k/initramfs.cpio.gz" \
+    --cmdline "console=ttyS0 iomem=relaxed panic=-1 quiet" \
+    --serial tty --console off --memory size=512M --cpus boot=1 $args </dev/null
+  kv l1.ch_exit "$?"
+  kv l1.ch_end "$(now)"
+  grep -E 'cxl|CXL|rror|anic' /ch.log 2>/dev/null | grep -v VmConfig | sed 's/^/@@l1.chlog=/'
+  kv run.end "$k-${n}dev"
+done
+kv l1.done "$(now)"
+poweroff -f

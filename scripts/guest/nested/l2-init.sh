@@ -1,0 +1,169 @@
+#!/bin/busybox sh
+# /init of the L2 guest (cloud-hypervisor with simulated CXL devices): loads the CXL
+# modules, then reports what Linux shows as "@@key=value" lines and runs the memory and
+# FLR checks through the device BAR and the window (/dev/mem, booted with iomem=relaxed).
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+kv() { echo "@@$1=$2"; }
+hex() { printf '0x%x' "$1"; }
+kv l2.init "$(cut -d' ' -f1 /proc/uptime)"
+kv l2.kernel "$(uname -r)"
+# shellcheck disable=SC1091
+. /e2e.conf # NONCE (decimal u32)
+
+for m in $(cat /modules.list); do
+  if insmod "/modules/$m.ko" 2>/tmp/err; then kv "l2.insmod.$m" ok; else kv "l2.insmod.$m" "failed $(cat /tmp/err)"; fi
+done
+i=0
+while [ ! -e /sys/bus/cxl/devices/root0 ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5 # let the port probes settle
+
+# --- config space: Linux's view (sysfs) when it exposes the extended space, else ECAM
+# (MCFG from ACPI) through /dev/mem, so later checks still run; the source is reported.
+# ECAM base of bus 0 per segment from the MCFG ("ecam_<seg>=<base>", decimal), read once.
+t=/sys/firmware/acpi/tables/MCFG
+if [ -r $t ]; then
+  n=$((($(stat -c %s $t) - 44) / 16)); j=0
+  while [ $j -lt $n ]; do
+    o=$((44 + j * 16))
+    lo=$(hexdump -s $o -n 4 -e '1/4 "%u"' $t)
+    hi=$(hexdump -s $((o + 4)) -n 4 -e '1/4 "%u"' $t)
+    seg=$(hexdump -s $((o + 8)) -n 2 -e '1/2 "%u"' $t)
+    eval "ecam_$seg=$((lo + (hi << 32)))"
+    j=$((j + 1))
+  done
+fi
+rd32_mem() { echo $(($(devmem "$1" 32))); }
+cfg_rd32() { # bdf offset -> decimal
+  f=/sys/bus/pci/devices/$1/config
+  if [ "$2" -lt "$(stat -c %s "$f")" ]; then
+    hexdump -s "$2" -n 4 -e '1/4 "%u"' "$f"
+    return
+  fi
+  seg=$((0x${1%%:*})); rest=${1#*:}; bus=$((0x${rest%%:*})); df=${rest#*:}
+  dv=$((0x${df%.*})); fn=${df#*.}
+  eval "base=\${ecam_$seg:-}"
+  [ -n "$base" ] || { echo 4294967295; return; }
+  rd32_mem $((base + (bus << 20) + (dv << 15) + (fn << 12) + $2))
+}
+find_dvsec() { # bdf dvsec-id -> offset (decimal), empty if absent
+  off=256; n=0
+  while [ $off -ge 256 ] && [ $n -lt 64 ]; do
+    h=$(cfg_rd32 "$1" $off)
+    [ "$h" -eq 4294967295 ] || [ "$h" -eq 0 ] && return
+    if [ $((h & 0xffff)) -eq 35 ]; then
+      h1=$(cfg_rd32 "$1" $((off + 4))); h2=$(cfg_rd32 "$1" $((off + 8)))
+      if [ $((h1 & 0xffff)) -eq 7832 ] && [ $((h2 & 0xffff)) -eq "$2" ]; then echo $off; return; fi
+    fi
+    off=$(((h >> 20) & 0xffc)); n=$((n + 1))
+  done
+}
+
+cxldevs=""
+for d in /sys/bus/pci/devices/*; do
+  b=${d##*/}
+  real=$(readlink -f "$d"); p=${real%/*}; p=${p##*/}
+  pc=none
+  [ -e "/sys/bus/pci/devices/$p/class" ] && read -r pc <"/sys/bus/pci/devices/$p/class"
+  cs=$(stat -c %s "$d/config")
+  read -r ven <"$d/vendor"; read -r dev <"$d/device"; read -r cls <"$d/class"
+  kv "pci.$b" "vendor=$ven device=$dev class=$cls parent=$p parent_class=$pc cfg_size=$cs"
+  # Only devices on a non-zero segment can be CXL devices here; their DVSEC is looked
+  # up in Linux's view and (if hidden from Linux) through ECAM.
+  case $b in 0000:*) continue ;; esac
+  src=sysfs
+  [ "$cs" -gt 256 ] || src=ecam
+  dv=$(find_dvsec "$b" 0)
+  [ -n "$dv" ] || continue
+  kv "pci.$b.cxl_dvsec" "$(hex "$dv") source=$src"
+  cxldevs="$cxldevs $b"
+done
+kv cxl.pci_devices "${cxldevs# }"
+
+# --- the CXL core's view
+for c in /sys/bus/cxl/devices/*; do
+  [ -e "$c" ] || continue
+  n=${c##*/}; drv=none
+  [ -e "$c/driver" ] && drv=$(basename "$(readlink "$c/driver")")
+  kv "cxl.dev.$n" "$drv"
+  for a in start size locked cap_type2 cap_type3 target_type target_list interleave_ways mode; do
+    [ -r "$c/$a" ] && read -r v <"$c/$a" 2>/dev/null && kv "cxl.$n.$a" "$v"
+  done
+  if [ -e "$c/uport" ]; then
+    kv "cxl.$n.uport" "$(basename "$(readlink "$c/uport")")"
+    dps=""
+    for dp in "$c"/dport*; do [ -e "$dp" ] && dps="$dps ${dp##*/}:$(basename "$(readlink "$dp")")"; done
+    kv "cxl.$n.dports" "${dps# }"
+  fi
+done
+grep -i cxl /proc/iomem | sed 's/^ *//' | while read -r l; do kv iomem "$l"; done
+
+# --- HDM decoder 0 through the device BAR, device memory through the window
+hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), empty if none
+  rl=$(find_dvsec "$1" 8)
+  [ -n "$rl" ] || return
+  len=$((($(cfg_rd32 "$1" $((rl + 4))) >> 20) & 0xfff))
+  e=0
+  while [ $((12 + e * 8 + 8)) -le "$len" ]; do
+    lo=$(cfg_rd32 "$1" $((rl + 12 + e * 8))); hi=$(cfg_rd32 "$1" $((rl + 16 + e * 8)))
+    if [ $(((lo >> 8) & 0xff)) -eq 1 ]; then
+      bir=$((lo & 7))
+      bar=$(sed -n "$((bir + 1))p" "/sys/bus/pci/devices/$1/resource" | cut -d' ' -f1)
+      arr=$((bar + (lo & 0xffff0000) + (hi << 32) + 0x1000))
+      h=$(rd32_mem $arr); k=1
+      while [ $k -le $(((h >> 24) & 0xff)) ]; do
+        c=$(rd32_mem $((arr + k * 4)))
+        if [ $((c & 0xffff)) -eq 5 ]; then echo $((arr + ((c >> 20) & 0xfff))); return; fi
+        k=$((k + 1))
+      done
+    fi
+    e=$((e + 1))
+  done
+}
+hostview() { # DPA-offset (< 256) device-index: the VMM logs that device's memory there
+  # (test-only port 0xce0 + 4 * index; /dev/port writes one byte, the offset)
+  printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=$((0xce0 + 4 * $2)) count=1 conv=notrunc 2>/dev/null
+}
+check_dev() { # bdf phase index
+  b=$1; ph=$2; ix=$3
+  hdm=$(hdm_base "$b")
+  if [ -z "$hdm" ]; then kv "hdm.$b.$ph" "no HDM decoder capability found"; return; fi
+  base=$(($(rd32_mem $((hdm + 0x10))) + ($(rd32_mem $((hdm + 0x14))) << 32)))
+  size=$(($(rd32_mem $((hdm + 0x18))) + ($(rd32_mem $((hdm + 0x1c))) << 32)))
+  ctrl=$(rd32_mem $((hdm + 0x20)))
+  kv "hdm.$b.$ph" "base=$(hex $base) size=$(hex $size) ctrl=$(hex "$ctrl") lock=$(((ctrl >> 8) & 1)) committed=$(((ctrl >> 10) & 1)) target_type=$(((ctrl >> 12) & 1))"
+  # The host seeded offset 0; the guest writes 4 dwords at 0x40 (pre) / 0x80 (post FLR).
+  w=""
+  for o in 0 4 8 12; do w="$w $(hex "$(rd32_mem $((base + o)))")"; done
+  kv "dpa.$b.$ph.seed" "${w# }"
+  po=64
+  [ "$ph" = post ] && po=128
+  # pattern: nonce, ~nonce, "LE2E", offset | device index << 16
+  tag=$((po | (ix << 16)))
+  set -- "$NONCE" $((NONCE ^ 0xffffffff)) 1160922444 "$tag"
+  o=0
+  for v in "$@"; do devmem $((base + po + o)) 32 "$v"; o=$((o + 4)); done
+  r=""
+  for o in 0 4 8 12; do r="$r $(hex "$(rd32_mem $((base + po + o)))")"; done
+  kv "dpa.$b.$ph.wrote" "$(hex "$po"):$(hex "$NONCE") $(hex $((NONCE ^ 0xffffffff))) 0x4532454c $(hex "$tag")"
+  kv "dpa.$b.$ph.readback" "$(hex "$po"):${r# }"
+  [ "$ph" = post ] && { r=""; for o in 0 4 8 12; do r="$r $(hex "$(rd32_mem $((base + 64 + o)))")"; done; kv "dpa.$b.post.kept" "0x40:${r# }"; }
+  hostview "$po" "$ix"
+}
+ix=0
+for b in $cxldevs; do check_dev "$b" pre $ix; ix=$((ix + 1)); done
+ix=0
+for b in $cxldevs; do
+  ix=$((ix + 1))
+  d=/sys/bus/pci/devices/$b
+  kv "flr.$b.reset_method" "$(cat "$d/reset_method" 2>/dev/null || echo none)"
+  if [ ! -e "$d/reset" ]; then kv "flr.$b" "unavailable (no sysfs reset)"; continue; fi
+  if echo 1 >"$d/reset" 2>/tmp/err; then kv "flr.$b" ok; else kv "flr.$b" "failed $(cat /tmp/err)"; fi
+  check_dev "$b" post $((ix - 1))
+done
+
+dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0' | while read -r l; do kv dmesg "$l"; done
+kv l2.done "$(cut -d' ' -f1 /proc/uptime)"
+poweroff -f

@@ -1,0 +1,344 @@
+//! Nested end-to-end: a real Linux guest's CXL stack on what the patched cloud-hypervisor
+//! builds. QEMU TCG (nested SVM) runs an L1 Debian 6.12 guest, cloud-hypervisor inside it
+//! boots an L2 Linux guest (Debian 6.12, then trixie-backports 7.3) with one, then two,
+//! simulated CXL Type-2 devices; the L2 /init reports what Linux shows
+//! (scripts/guest/nested/) and [`nested_support::checks::evaluate`] asserts on it.
+//!
+//! Needs `CXL_E2E_CLOUD_HYPERVISOR=/path/to/cloud-hypervisor` (built with the test-only
+//! `cxl-sim` feature); without it the test prints one SKIPPED line and passes.
+//! `CXL_E2E_CASES=6.12:1,7.3:2` runs a subset. Results: docs/testing.md.
+
+mod nested_support;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use nested_support::checks::{Check, Expect, evaluate, table};
+use nested_support::console::{Console, dwords_le, host_dpa_views, host_windows};
+use nested_support::{ENV, Run, ensure_tools, run_nested};
+
+const ALL_CASES: [(&str, usize); 4] = [("6.12", 1), ("6.12", 2), ("7.3", 1), ("7.3", 2)];
+
+fn cases() -> Vec<(String, usize)> {
+    match std::env::var("CXL_E2E_CASES") {
+        Ok(s) if !s.trim().is_empty() => s
+            .split(',')
+            .filter_map(|c| {
+                let (k, n) = c.trim().split_once(':')?;
+                Some((k.to_string(), n.parse().ok()?))
+            })
+            .collect(),
+        _ => ALL_CASES.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+    }
+}
+
+#[test]
+fn nested_e2e() {
+    let Some(ch) = std::env::var_os(ENV).map(PathBuf::from) else {
+        // Straight to stderr: the test harness captures print macros, and this line must
+        // be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED nested_e2e: set {ENV}=/path/to/cloud-hypervisor (patched, built with --features cxl-sim)"
+        );
+        return;
+    };
+    // Set but wrong is a mistake to report, not a reason to skip.
+    assert!(
+        ch.is_file(),
+        "{ENV}={} is not a file (a cloud-hypervisor built with --features cxl-sim)",
+        ch.display()
+    );
+    let missing = ensure_tools();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED nested_e2e: missing guest tools {missing:?} (run scripts/guest/fetch-tools.sh as root)"
+        );
+        return;
+    }
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nested_e2e");
+    let started = Instant::now();
+    let cases = cases();
+    let console = match run_nested(&ch, &cases, &work) {
+        Run::Skipped(why) => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED nested_e2e: {why}");
+            return;
+        }
+        Run::Done { ok, console } => {
+            assert!(ok, "run-nested.sh failed:\n{console}");
+            console
+        }
+    };
+    let _ = std::fs::create_dir_all(&work);
+    let _ = std::fs::write(work.join("console.log"), &console);
+    let elapsed = started.elapsed().as_secs_f64();
+    let parsed = Console::parse(&console).cases();
+    let mut failed = Vec::new();
+    let mut report = String::new();
+    for (kernel, devices) in &cases {
+        let label = format!("{kernel}-{devices}dev");
+        let Some((_, c)) = parsed.iter().find(|(l, _)| *l == label) else {
+            failed.push(format!("{label}: case did not run"));
+            continue;
+        };
+        let checks = evaluate(
+            c,
+            &Expect {
+                kernel_prefix: &format!("{kernel}."),
+                devices: *devices,
+            },
+        );
+        report += &format!("=== {label} ===\n{}", table(&checks));
+        failed.extend(
+            checks
+                .iter()
+                .filter(|c| !c.pass)
+                .map(|c| format!("{label}: {}", c.name)),
+        );
+    }
+    let _ = std::fs::write(work.join("checks.txt"), &report);
+    eprintln!(
+        "{report}nested_e2e: {elapsed:.0} s; console {}",
+        work.join("console.log").display()
+    );
+    assert!(
+        elapsed < 180.0,
+        "the nested run took {elapsed:.0} s (budget 180 s)"
+    );
+    assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
+}
+
+// ---- The parser and the checks on canned consoles (run everywhere, no QEMU).
+
+/// A console as a fully working stack would print it (one device on segment 1).
+fn good_console() -> String {
+    let b = "0001:01:00.0";
+    let mut s = String::from(
+        "c\x1b[?7l@@l1.kvm=ok\r\n@@l2.kernel=6.12.107+deb13-amd64\n\
+         @@l2.insmod.cxl_acpi=ok\n@@l2.done=3.1\n@@l1.ch_exit=0\n\
+         @@l1.chlog=cloud-hypervisor: 0.1s: <vmm> INFO:vmm/src/cxl/platform.rs:1 -- cxl: segment 1: window 0x7f00000000+0x10000000, decoder 0 locked at 0x7f00000000+0x10000000\n",
+    );
+    s += &format!(
+        "@@cxl.pci_devices={b}\n@@pci.{b}=vendor=0x1e98 device=0x0001 class=0x120000 parent=0001:00:01.0 parent_class=0x060400 cfg_size=4096\n"
+    );
+    s += &format!("@@pci.{b}.cxl_dvsec=0x100 source=sysfs\n");
+    s += "@@cxl.dev.root0=cxl_acpi\n@@cxl.dev.port1=cxl_port\n@@cxl.port1.uport=pci0001:00\n@@cxl.port1.dports=dport0:0001:00:01.0\n";
+    s += "@@cxl.dev.decoder0.0=none\n@@cxl.decoder0.0.start=0x7f00000000\n@@cxl.decoder0.0.size=0x10000000\n@@cxl.decoder0.0.cap_type2=1\n@@cxl.decoder0.0.locked=1\n";
+    s += "@@cxl.dev.decoder1.0=none\n@@cxl.decoder1.0.start=0x7f00000000\n@@cxl.decoder1.0.size=0x10000000\n@@cxl.decoder1.0.locked=1\n";
+    s += "@@iomem=7f00000000-7f0fffffff : CXL Window 0\n";
+    for (ph, off) in [("pre", "0x40"), ("post", "0x80")] {
+        s += &format!(
+            "@@hdm.{b}.{ph}=base=0x7f00000000 size=0x10000000 ctrl=0x700 lock=1 committed=1 target_type=0\n"
+        );
+        s += &format!("@@dpa.{b}.{ph}.seed=0x2d4c5843 0x2d4d4953 0x2d415044 0x44454553\n");
+        s += &format!("@@dpa.{b}.{ph}.wrote={off}:0x11 0xffffffee 0x4532454c {off}\n");
+        s += &format!("@@dpa.{b}.{ph}.readback={off}:0x11 0xffffffee 0x4532454c {off}\n");
+        let tag = if ph == "pre" { "40" } else { "80" };
+        s += &format!(
+            "@@l1.chlog=x WARN -- cxl-sim test port: host view of DPA[{off}..+32] = 11000000eeffffff4c453245{tag}000000{} |..(x)| (cxl0)\n",
+            "00".repeat(16)
+        );
+    }
+    s += &format!("@@flr.{b}=ok\n");
+    s
+}
+
+fn eval(console: &str) -> Vec<Check> {
+    evaluate(
+        &Console::parse(console),
+        &Expect {
+            kernel_prefix: "6.12.",
+            devices: 1,
+        },
+    )
+}
+
+#[test]
+fn console_records_are_found_mid_line_and_trimmed() {
+    let c = Console::parse("junk\x1b[2J@@a.b=1 2 \r\nno record\n@@=x\n@@a.b=3\n@@k v=1\n");
+    assert_eq!(c.get("a.b"), Some("1 2"));
+    assert_eq!(c.all("a.b"), ["1 2", "3"]);
+    assert_eq!(c.get(""), None);
+    assert_eq!(c.get("k v"), None);
+    assert_eq!(Console::field("base=0x10 lock=1", "lock"), Some("1"));
+    assert_eq!(Console::field("base=0x10 lock=1", "loc"), None);
+    assert_eq!(dwords_le("0x2d4c5843 0x1").unwrap(), b"CXL-\x01\0\0\0");
+    assert_eq!(dwords_le("0x100000000"), None);
+}
+
+#[test]
+fn console_is_split_into_cases_sharing_the_l1_boot() {
+    let c = Console::parse(
+        "@@l1.kvm=ok\n@@run.begin=6.12-1dev\n@@l2.kernel=6.12.1\n@@run.end=6.12-1dev\n\
+         @@run.begin=7.3-2dev\n@@l2.kernel=7.3.4\n",
+    );
+    let cases = c.cases();
+    let labels: Vec<&str> = cases.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["6.12-1dev", "7.3-2dev"]);
+    assert_eq!(cases[0].1.get("l1.kvm"), Some("ok"));
+    assert_eq!(cases[1].1.get("l1.kvm"), Some("ok"));
+    assert_eq!(cases[0].1.all("l2.kernel"), ["6.12.1"]);
+    assert_eq!(cases[1].1.all("l2.kernel"), ["7.3.4"]);
+    assert!(Console::parse("@@l1.kvm=ok").cases().is_empty());
+}
+
+#[test]
+fn vmm_log_lines_are_parsed() {
+    let c = Console::parse(&good_console());
+    let w = host_windows(&c);
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        (w[0].segment, w[0].base, w[0].size),
+        (1, 0x7f_0000_0000, 0x1000_0000)
+    );
+    let v = host_dpa_views(&c);
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0].offset, 0x40);
+    assert_eq!(v[0].bytes.len(), 32);
+    assert_eq!(v[0].device, "cxl0");
+}
+
+#[test]
+fn a_working_stack_passes_every_check() {
+    let checks = eval(&good_console());
+    let failed: Vec<_> = checks.iter().filter(|c| !c.pass).collect();
+    assert!(failed.is_empty(), "{}", table(&checks));
+    assert!(checks.len() >= 20, "{}", table(&checks));
+}
+
+#[test]
+fn each_missing_or_wrong_fact_fails_its_check() {
+    let good = good_console();
+    let cases: [(&str, &str, &str); 13] = [
+        ("@@l1.kvm=ok", "@@l1.kvm=missing", "l1_kvm"),
+        (
+            "parent_class=0x060400",
+            "parent_class=0x060000",
+            "behind_root_port[0001:01:00.0]",
+        ),
+        (
+            "source=sysfs",
+            "source=ecam",
+            "dvsec_visible_to_linux[0001:01:00.0]",
+        ),
+        (
+            "@@cxl.dev.port1=cxl_port",
+            "@@cxl.dev.port1=none",
+            "hb_port_bound[0001:01:00.0]",
+        ),
+        (
+            "dport0:0001:00:01.0",
+            "",
+            "hb_port_dport_is_root_port[0001:01:00.0]",
+        ),
+        (
+            "@@cxl.decoder1.0.locked=1",
+            "@@cxl.decoder1.0.locked=0",
+            "hb_decoder_committed_locked_at_window[0001:01:00.0]",
+        ),
+        (
+            "@@cxl.decoder0.0.cap_type2=1",
+            "@@cxl.decoder0.0.cap_type2=0",
+            "root_decoder_is_window[0001:01:00.0]",
+        ),
+        (
+            " : CXL Window 0",
+            " : reserved",
+            "iomem_cxl_window[0001:01:00.0]",
+        ),
+        (
+            "@@flr.0001:01:00.0=ok",
+            "@@flr.0001:01:00.0=unavailable",
+            "guest_flr[0001:01:00.0]",
+        ),
+        (
+            "0x2d4c5843 0x2d4d4953",
+            "0x0 0x2d4d4953",
+            "guest_reads_host_seed.pre[0001:01:00.0]",
+        ),
+        (
+            "DPA[0x80..+32] = 11",
+            "DPA[0x80..+32] = 12",
+            "host_sees_guest_pattern.post[0001:01:00.0]",
+        ),
+        ("@@l2.kernel=6.12", "@@l2.kernel=7.3", "l2_kernel"),
+        // The pattern seen in another device's memory does not count.
+        (
+            "|..(x)| (cxl0)",
+            "|..(x)| (cxl1)",
+            "host_sees_guest_pattern.pre[0001:01:00.0]",
+        ),
+    ];
+    for (from, to, name) in cases {
+        assert!(good.contains(from), "{from}");
+        let checks = eval(&good.replacen(from, to, 1));
+        let bad: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert!(bad.contains(&name), "{from} -> {to}: failed {bad:?}");
+    }
+    // Locked but not committed through the BAR.
+    let checks = eval(&good.replacen("committed=1", "committed=0", 1));
+    assert!(
+        checks
+            .iter()
+            .any(|c| !c.pass && c.name == "hdm_decoder0_via_bar.pre[0001:01:00.0]")
+    );
+    // _OSC capability names are not errors; a CXL error in the guest log is.
+    let osc = "@@dmesg=acpi ACPI0016:00: _OSC: OS now controls [CXLMemErrorReporting]\n";
+    assert!(eval(&format!("{good}{osc}")).iter().all(|c| c.pass));
+    let checks = eval(&format!(
+        "{good}@@dmesg=cxl port1: Couldn't locate the CXL.cache and CXL.mem capability array header.\n"
+    ));
+    assert!(
+        checks
+            .iter()
+            .any(|c| !c.pass && c.name == "no_cxl_errors_in_dmesg")
+    );
+    // A deferred-dport kernel (>= 6.18) without a memdev: the dport and host-bridge
+    // decoder checks do not apply; with a memdev they do.
+    let k73 = good
+        .replacen(
+            "@@l2.kernel=6.12.107+deb13-amd64",
+            "@@l2.kernel=7.3.4+deb13-amd64",
+            1,
+        )
+        .replacen("dport0:0001:00:01.0", "", 1);
+    let checks = evaluate(
+        &Console::parse(&k73),
+        &Expect {
+            kernel_prefix: "7.3.",
+            devices: 1,
+        },
+    );
+    let na: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.na)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        na,
+        [
+            "hb_port_dport_is_root_port[0001:01:00.0]",
+            "hb_decoder_committed_locked_at_window[0001:01:00.0]"
+        ]
+    );
+    let checks = evaluate(
+        &Console::parse(&format!("{k73}@@cxl.dev.mem0=cxl_mem\n")),
+        &Expect {
+            kernel_prefix: "7.3.",
+            devices: 1,
+        },
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| !c.pass && c.name == "hb_port_dport_is_root_port[0001:01:00.0]")
+    );
+    // Nothing at all: every check fails, none passes by default.
+    assert!(eval("").iter().all(|c| !c.pass), "{}", table(&eval("")));
+}

@@ -1,0 +1,428 @@
+//! The assertions of the nested end-to-end test, evaluated on a parsed console so every
+//! one of them is reported (pass or fail with the evidence) instead of stopping at the
+//! first failure.
+
+use super::console::{Console, HostWindow, dwords_le, host_dpa_views, host_windows, num};
+
+/// What the run was asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// Guest kernel version prefix, e.g. `"6.12."`.
+    pub kernel_prefix: &'a str,
+    /// Number of simulated CXL devices (one per PCI segment 1..=n).
+    pub devices: usize,
+}
+
+/// One assertion's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Stable name (`<what>` or `<what>[<bdf>]`).
+    pub name: String,
+    /// Whether it held (true for a check that does not apply, see `na`).
+    pub pass: bool,
+    /// Does not apply to this guest kernel (reported as `N/A`, with the reason).
+    pub na: bool,
+    /// The evidence (the values compared).
+    pub detail: String,
+}
+
+fn check(out: &mut Vec<Check>, name: impl Into<String>, pass: bool, detail: impl Into<String>) {
+    out.push(Check {
+        name: name.into(),
+        pass,
+        na: false,
+        detail: detail.into(),
+    });
+}
+
+fn not_applicable(out: &mut Vec<Check>, name: impl Into<String>, why: impl Into<String>) {
+    out.push(Check {
+        name: name.into(),
+        pass: true,
+        na: true,
+        detail: why.into(),
+    });
+}
+
+/// Whether the guest kernel adds host-bridge dports lazily, from a memdev's port walk
+/// (since 6.18, verified in 7.3; spec/guest-topology.md 2.3) instead of at port probe.
+fn deferred_dports(c: &Console) -> bool {
+    let k = c.get("l2.kernel").unwrap_or("");
+    let mut v = k.split(['.', '-', '+']).map(|x| x.parse::<u32>().ok());
+    matches!((v.next().flatten(), v.next().flatten()), (Some(a), Some(b)) if (a, b) >= (6, 18))
+}
+
+/// Segment number of a `SSSS:BB:DD.F` address.
+fn segment_of(bdf: &str) -> Option<u16> {
+    u16::from_str_radix(bdf.split(':').next()?, 16).ok()
+}
+
+/// Every check for one run.
+pub fn evaluate(c: &Console, ex: &Expect<'_>) -> Vec<Check> {
+    let mut out = Vec::new();
+    boot_chain(c, ex, &mut out);
+    let windows = host_windows(c);
+    check(
+        &mut out,
+        "vmm_windows_logged",
+        windows.len() == ex.devices,
+        format!("{windows:x?}"),
+    );
+    let devs: Vec<&str> = c
+        .get("cxl.pci_devices")
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
+    check(
+        &mut out,
+        "cxl_devices_found",
+        devs.len() == ex.devices,
+        format!("PCI functions with a CXL Device DVSEC: {devs:?}"),
+    );
+    check(
+        &mut out,
+        "cxl_root0",
+        c.get("cxl.dev.root0").is_some(),
+        format!("root0 driver: {:?}", c.get("cxl.dev.root0")),
+    );
+    for bdf in &devs {
+        let win = segment_of(bdf).and_then(|s| windows.iter().find(|w| w.segment == s));
+        device_checks(c, bdf, win, &mut out);
+    }
+    no_cxl_errors(c, &mut out);
+    out
+}
+
+fn boot_chain(c: &Console, ex: &Expect<'_>, out: &mut Vec<Check>) {
+    check(
+        out,
+        "l1_kvm",
+        c.get("l1.kvm") == Some("ok"),
+        format!("/dev/kvm in L1: {:?}", c.get("l1.kvm")),
+    );
+    check(
+        out,
+        "l2_booted_and_vmm_exited_cleanly",
+        c.get("l2.done").is_some() && c.get("l1.ch_exit") == Some("0"),
+        format!(
+            "l2.done={:?} cloud-hypervisor exit={:?} {:?}",
+            c.get("l2.done"),
+            c.get("l1.ch_exit"),
+            c.all("l1.chlog")
+                .into_iter()
+                .filter(|l| l.contains("ERROR"))
+                .map(|l| l.split_once(" -- ").map_or(l, |x| x.1))
+                .collect::<Vec<_>>()
+        ),
+    );
+    let kernel = c.get("l2.kernel").unwrap_or("");
+    check(
+        out,
+        "l2_kernel",
+        kernel.starts_with(ex.kernel_prefix),
+        format!("uname -r = {kernel:?}, want {}*", ex.kernel_prefix),
+    );
+    let mods: Vec<(&str, &str)> = c.with_prefix("l2.insmod.").collect();
+    check(
+        out,
+        "l2_cxl_modules_loaded",
+        !mods.is_empty() && mods.iter().all(|(_, v)| *v == "ok"),
+        format!("{mods:?}"),
+    );
+}
+
+fn device_checks(c: &Console, bdf: &str, win: Option<&HostWindow>, out: &mut Vec<Check>) {
+    let n = |what: &str| format!("{what}[{bdf}]");
+    let pci = c.get(&format!("pci.{bdf}")).unwrap_or("");
+    let dvsec = c.get(&format!("pci.{bdf}.cxl_dvsec")).unwrap_or("");
+    check(
+        out,
+        n("dvsec_visible_to_linux"),
+        Console::field(dvsec, "source") == Some("sysfs"),
+        format!("DVSEC {dvsec:?}; {pci}"),
+    );
+    let parent = Console::field(pci, "parent").unwrap_or("");
+    let parent_class = Console::field(pci, "parent_class").unwrap_or("");
+    check(
+        out,
+        n("behind_root_port"),
+        parent_class.starts_with("0x0604"),
+        format!("parent {parent} class {parent_class}"),
+    );
+    let Some(win) = win else {
+        check(
+            out,
+            n("window_known"),
+            false,
+            "no window logged for its segment",
+        );
+        return;
+    };
+    check(
+        out,
+        n("vmm_decoder_equals_window"),
+        win.decoder_base == win.base && win.decoder_size <= win.size,
+        format!("{win:x?}"),
+    );
+    root_decoder(c, bdf, win, out);
+    host_bridge_port(c, bdf, parent, win, out);
+    hdm_and_memory(c, bdf, win, "pre", 0x40, out);
+    let flr = c.get(&format!("flr.{bdf}")).unwrap_or("not run");
+    check(
+        out,
+        n("guest_flr"),
+        flr == "ok",
+        format!(
+            "{flr}; reset_method={:?}",
+            c.get(&format!("flr.{bdf}.reset_method"))
+        ),
+    );
+    hdm_and_memory(c, bdf, win, "post", 0x80, out);
+}
+
+fn attr<'a>(c: &'a Console, dev: &str, a: &str) -> &'a str {
+    c.get(&format!("cxl.{dev}.{a}")).unwrap_or("")
+}
+
+fn decoders(c: &Console) -> Vec<String> {
+    c.with_prefix("cxl.dev.decoder")
+        .map(|(k, _)| k.trim_start_matches("cxl.dev.").to_string())
+        .collect()
+}
+
+fn root_decoder(c: &Console, bdf: &str, win: &HostWindow, out: &mut Vec<Check>) {
+    let n = |what: &str| format!("{what}[{bdf}]");
+    let found = decoders(c).into_iter().find(|d| {
+        d.starts_with("decoder0.")
+            && num(attr(c, d, "start")) == Some(win.base)
+            && num(attr(c, d, "size")) == Some(win.size)
+    });
+    let all: Vec<String> = decoders(c)
+        .iter()
+        .map(|d| {
+            format!(
+                "{d} start={} size={} type2={} locked={}",
+                attr(c, d, "start"),
+                attr(c, d, "size"),
+                attr(c, d, "cap_type2"),
+                attr(c, d, "locked")
+            )
+        })
+        .collect();
+    check(
+        out,
+        n("root_decoder_is_window"),
+        found
+            .as_ref()
+            .is_some_and(|d| attr(c, d, "cap_type2") == "1" && attr(c, d, "locked") == "1"),
+        format!(
+            "want decoder0.x {:#x}+{:#x} type2 locked; have {all:?}",
+            win.base, win.size
+        ),
+    );
+    let line = format!(
+        "{:x}-{:x} : CXL Window",
+        win.base,
+        win.base + win.size.saturating_sub(1)
+    );
+    let iomem = c.all("iomem");
+    check(
+        out,
+        n("iomem_cxl_window"),
+        iomem.iter().any(|l| l.starts_with(&line)),
+        format!("want {line:?}; have {iomem:?}"),
+    );
+}
+
+fn host_bridge_port(c: &Console, bdf: &str, rp: &str, win: &HostWindow, out: &mut Vec<Check>) {
+    let n = |what: &str| format!("{what}[{bdf}]");
+    let hb = format!("pci{:04x}:00", win.segment);
+    let port = c
+        .with_prefix("cxl.")
+        .find(|(k, v)| k.ends_with(".uport") && *v == hb)
+        .map(|(k, _)| {
+            k.trim_start_matches("cxl.")
+                .trim_end_matches(".uport")
+                .to_string()
+        });
+    let Some(port) = port else {
+        check(
+            out,
+            n("hb_port_bound"),
+            false,
+            format!("no CXL port with uport {hb}"),
+        );
+        return;
+    };
+    let drv = c.get(&format!("cxl.dev.{port}")).unwrap_or("");
+    check(
+        out,
+        n("hb_port_bound"),
+        drv == "cxl_port",
+        format!("{port} (uport {hb}) driver {drv}"),
+    );
+    let dports = attr(c, &port, "dports");
+    let memdev = c.with_prefix("cxl.dev.mem").next().is_some();
+    if deferred_dports(c) && !memdev && dports.is_empty() {
+        // Nothing in this guest creates a memdev (no Type-2 driver binds the simulated
+        // device), so a deferred-dport kernel never walks up to the root port.
+        let why = format!(
+            "{} adds dports from a memdev's port walk; no memdev in this guest (no Type-2 driver)",
+            c.get("l2.kernel").unwrap_or("")
+        );
+        not_applicable(out, n("hb_port_dport_is_root_port"), why.clone());
+        not_applicable(out, n("hb_decoder_committed_locked_at_window"), why);
+        return;
+    }
+    check(
+        out,
+        n("hb_port_dport_is_root_port"),
+        dports
+            .split_whitespace()
+            .any(|d| d.ends_with(&format!(":{rp}"))),
+        format!("{port} dports {dports:?}, device parent {rp}"),
+    );
+    let id = port.trim_start_matches("port");
+    let mine: Vec<String> = decoders(c)
+        .into_iter()
+        .filter(|d| {
+            d.strip_prefix("decoder")
+                .and_then(|r| r.split_once('.'))
+                .map(|x| x.0)
+                == Some(id)
+        })
+        .collect();
+    let ok = mine.iter().any(|d| {
+        num(attr(c, d, "start")) == Some(win.decoder_base)
+            && num(attr(c, d, "size")) == Some(win.decoder_size)
+            && attr(c, d, "locked") == "1"
+    });
+    let seen: Vec<String> = mine
+        .iter()
+        .map(|d| {
+            format!(
+                "{d} start={} size={} locked={}",
+                attr(c, d, "start"),
+                attr(c, d, "size"),
+                attr(c, d, "locked")
+            )
+        })
+        .collect();
+    check(
+        out,
+        n("hb_decoder_committed_locked_at_window"),
+        ok,
+        format!(
+            "want {:#x}+{:#x} locked; {port} decoders {seen:?}",
+            win.decoder_base, win.decoder_size
+        ),
+    );
+}
+
+const SEED: &[u8; 16] = b"CXL-SIM-DPA-SEED";
+
+fn hdm_and_memory(
+    c: &Console,
+    bdf: &str,
+    win: &HostWindow,
+    phase: &str,
+    offset: u64,
+    out: &mut Vec<Check>,
+) {
+    let n = |what: &str| format!("{what}.{phase}[{bdf}]");
+    let hdm = c.get(&format!("hdm.{bdf}.{phase}")).unwrap_or("not run");
+    let f = |k| Console::field(hdm, k);
+    check(
+        out,
+        n("hdm_decoder0_via_bar"),
+        f("base").and_then(num) == Some(win.decoder_base)
+            && f("size").and_then(num) == Some(win.decoder_size)
+            && f("committed") == Some("1")
+            && f("lock") == Some("1"),
+        format!(
+            "{hdm}; want base={:#x} size={:#x} committed lock",
+            win.decoder_base, win.decoder_size
+        ),
+    );
+    let seed = c
+        .get(&format!("dpa.{bdf}.{phase}.seed"))
+        .and_then(dwords_le);
+    check(
+        out,
+        n("guest_reads_host_seed"),
+        seed.as_deref() == Some(SEED.as_slice()),
+        format!(
+            "window[0..16] = {:?}",
+            seed.map(|s| String::from_utf8_lossy(&s).into_owned())
+        ),
+    );
+    let wrote = c.get(&format!("dpa.{bdf}.{phase}.wrote")).unwrap_or("");
+    let read = c.get(&format!("dpa.{bdf}.{phase}.readback")).unwrap_or("");
+    check(
+        out,
+        n("guest_pattern_readback"),
+        !wrote.is_empty() && wrote == read,
+        format!("wrote {wrote:?} read {read:?}"),
+    );
+    let want = wrote.split_once(':').and_then(|(_, w)| dwords_le(w));
+    // Device on segment S is the S-th --device, id cxl{S-1} (l1-init.sh).
+    let id = format!("cxl{}", win.segment.saturating_sub(1));
+    let views = host_dpa_views(c);
+    let seen = views
+        .iter()
+        .filter(|v| v.offset == offset && v.device == id)
+        .map(|v| v.bytes.get(..16).unwrap_or(&v.bytes))
+        .collect::<Vec<_>>();
+    check(
+        out,
+        n("host_sees_guest_pattern"),
+        want.as_ref().is_some_and(|w| seen.iter().any(|s| s == w)),
+        format!("want {want:02x?} in {id}'s DPA at {offset:#x}; VMM saw {seen:02x?}"),
+    );
+}
+
+/// CXL lines in the guest's kernel log that report a failure (the `_OSC` lines name
+/// capabilities such as "CXLMemErrorReporting" and are not failures).
+fn no_cxl_errors(c: &Console, out: &mut Vec<Check>) {
+    let bad = [
+        "fail",
+        "error",
+        "couldn't",
+        "invalid",
+        "no chbs",
+        "not found",
+        "unable",
+    ];
+    let hits: Vec<&str> = c
+        .all("dmesg")
+        .into_iter()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            l.contains("cxl") && !l.contains("_osc") && bad.iter().any(|b| l.contains(b))
+        })
+        .collect();
+    check(
+        out,
+        "no_cxl_errors_in_dmesg",
+        c.get("l2.done").is_some() && hits.is_empty(),
+        format!("(L2 finished: {}) {hits:#?}", c.get("l2.done").is_some()),
+    );
+}
+
+/// A fixed-width table of the checks (one line each).
+pub fn table(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|k| {
+            format!(
+                "{} {:<52} {}\n",
+                match (k.na, k.pass) {
+                    (true, _) => "N/A ",
+                    (false, true) => "PASS",
+                    (false, false) => "FAIL",
+                },
+                k.name,
+                k.detail.replace('\n', " ")
+            )
+        })
+        .collect()
+}
