@@ -1,10 +1,12 @@
 //! The demo's entry point for the CLI: devices in, report out, a progress line per phase
 //! on stderr.
 
+#[cfg(feature = "sim")]
 use std::sync::Arc;
 
 use super::report::DemoReport;
 use super::scenario::{DemoDevice, DemoError, DemoOptions, run_devices};
+#[cfg(feature = "sim")]
 use crate::backend::sim::{SimConfig, SimDevice};
 
 /// What `cxl-passthrough demo` runs.
@@ -29,6 +31,7 @@ pub fn run(opts: RunOptions) -> Result<DemoReport, DemoError> {
 }
 
 /// `count` simulated devices configured as `cfg`, named `dev0`, `dev1`, ...
+#[cfg(feature = "sim")]
 pub fn sim_devices(count: usize, cfg: &SimConfig) -> Result<Vec<DemoDevice>, DemoError> {
     (0..count)
         .map(|i| {

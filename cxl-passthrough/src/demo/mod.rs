@@ -20,6 +20,8 @@ pub mod scenario;
 pub mod stubs;
 mod verify;
 
-pub use entry::{RunOptions, run, sim_devices};
+#[cfg(feature = "sim")]
+pub use entry::sim_devices;
+pub use entry::{RunOptions, run};
 pub use report::DemoReport;
 pub use scenario::{DemoDevice, DemoError, DemoOptions, run_devices};

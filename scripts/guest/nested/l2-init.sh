@@ -154,14 +154,15 @@ check_dev() { # bdf phase index
 }
 ix=0
 for b in $cxldevs; do check_dev "$b" pre $ix; ix=$((ix + 1)); done
-ix=0
+# (check_dev sets the global ix: the FLR loop counts with its own variable)
+n=0
 for b in $cxldevs; do
-  ix=$((ix + 1))
+  n=$((n + 1))
   d=/sys/bus/pci/devices/$b
   kv "flr.$b.reset_method" "$(cat "$d/reset_method" 2>/dev/null || echo none)"
   if [ ! -e "$d/reset" ]; then kv "flr.$b" "unavailable (no sysfs reset)"; continue; fi
   if echo 1 >"$d/reset" 2>/tmp/err; then kv "flr.$b" ok; else kv "flr.$b" "failed $(cat /tmp/err)"; fi
-  check_dev "$b" post $((ix - 1))
+  check_dev "$b" post $((n - 1))
 done
 
 dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0' | while read -r l; do kv dmesg "$l"; done
