@@ -3,27 +3,13 @@
 
 #![allow(dead_code)] // each acpi_* test binary uses a subset
 
+pub use cxl_integration_tests::{repo_root, tools_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cxl_acpi::{
     CfmwsWindow, Granularity, HostBridge, MmioWindow, OemIds, Topology, WindowRestrictions,
 };
-
-/// Repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// The guest-tool cache (same default as the fetch script).
-pub fn tools_dir() -> PathBuf {
-    std::env::var_os("CXL_GUEST_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/guest-tools"))
-}
 
 /// Prints a skip line nobody can miss.
 pub fn skip(test: &str, why: &str) {

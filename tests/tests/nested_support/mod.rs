@@ -7,26 +7,12 @@
 pub mod checks;
 pub mod console;
 
-use std::path::{Path, PathBuf};
+pub use cxl_integration_tests::{repo_root, tools_dir};
+use std::path::Path;
 use std::process::Command;
 
 /// The variable naming the patched cloud-hypervisor binary (built with `cxl-sim`).
 pub const ENV: &str = "CXL_E2E_CLOUD_HYPERVISOR";
-
-/// Repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// The guest-tool cache (same default as scripts/guest/fetch-tools.sh).
-pub fn tools_dir() -> PathBuf {
-    std::env::var_os("CXL_GUEST_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/guest-tools"))
-}
 
 /// Fetches the tools the nested run needs (idempotent; prints SKIP lines itself) and
 /// tells which are still missing.
