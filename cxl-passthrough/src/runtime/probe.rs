@@ -64,18 +64,9 @@ pub fn probe(
     // HDM block: walk the capability array in COMP_REGS (region offsets), then express
     // the result as a component-block offset.
     let cm_base_in_region = CM_OFFSET - layout.comp_regs.block_offset;
-    let read_region = |off: u64| -> Result<u32, BackendError> {
-        let mut b = [0u8; 4];
-        let n = backend.read(layout.comp_regs.file_offset, off, &mut b)?;
-        if n != 4 {
-            return Err(BackendError::Short {
-                op: format!("COMP_REGS read @{off:#x}"),
-                done: n,
-                wanted: 4,
-            });
-        }
-        Ok(u32::from_le_bytes(b))
-    };
+    let comp = (layout.comp_regs.file_offset, layout.comp_regs.size);
+    let read_region =
+        |off: u64| region_read::<4>(backend, comp, off, "COMP_REGS").map(u32::from_le_bytes);
     let hdm = find_hdm_block(read_region, cm_base_in_region, layout.comp_regs.size)
         .map_err(|e: WalkError<BackendError>| ProbeError::Walk(e.to_string()))?;
 
@@ -146,25 +137,36 @@ pub fn probe(
     Ok(desc)
 }
 
+/// Reads `N` bytes at `off` of the region `(file offset, size)`; zero beyond its end, a
+/// short transfer is an error.
+fn region_read<const N: usize>(
+    backend: &dyn Backend,
+    region: (u64, u64),
+    off: u64,
+    what: &str,
+) -> Result<[u8; N], BackendError> {
+    let mut b = [0u8; N];
+    if off.checked_add(N as u64).is_none_or(|end| end > region.1) {
+        return Ok(b);
+    }
+    let n = backend.read(region.0, off, &mut b)?;
+    if n != N {
+        return Err(BackendError::Short {
+            op: format!("{what} read @{off:#x}"),
+            done: n,
+            wanted: N,
+        });
+    }
+    Ok(b)
+}
+
 /// Reads `N` bytes of config space (zero beyond the region).
 fn config_read<const N: usize>(
     backend: &dyn Backend,
     cfg: (u64, u64),
     off: u16,
 ) -> Result<[u8; N], BackendError> {
-    let mut b = [0u8; N];
-    if u64::from(off) + N as u64 > cfg.1 {
-        return Ok(b);
-    }
-    let n = backend.read(cfg.0, u64::from(off), &mut b)?;
-    if n != N {
-        return Err(BackendError::Short {
-            op: format!("config read @{off:#x}"),
-            done: n,
-            wanted: N,
-        });
-    }
-    Ok(b)
+    region_read(backend, cfg, u64::from(off), "config")
 }
 
 /// Reads the CXL Device DVSEC through the config region (`None` when absent).
