@@ -1,11 +1,14 @@
 //! The device's "hardware" PCI configuration space: a 4 KiB image with per-byte write
-//! masks (read-only IDs, BAR size probing), the PCIe capability and the two CXL DVSECs.
+//! masks (read-only IDs, BAR size probing), the PCIe capability and the three CXL DVSECs
+//! (CXL Device, Register Locator, Flex Bus Port).
 
 use super::config::SimConfig;
-use super::layout::{AUX_BAR_SIZE, DEVICE_DVSEC, Layout, PCIE_CAP, REGLOC_DVSEC, REGLOC_LEN};
+use super::layout::{
+    AUX_BAR_SIZE, DEVICE_DVSEC, FLEX_BUS_DVSEC, Layout, PCIE_CAP, REGLOC_DVSEC, REGLOC_LEN,
+};
 use crate::regs::dvsec::{
-    CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, DVSEC_ID_REGISTER_LOCATOR, DvsecCapability, DvsecControl,
-    DvsecHeader1, DvsecRangeSizeLo, off,
+    CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, DVSEC_ID_FLEX_BUS, DVSEC_ID_REGISTER_LOCATOR,
+    DvsecCapability, DvsecControl, DvsecHeader1, DvsecRangeSizeLo, off,
 };
 use crate::regs::hdm::split_lo_hi;
 use crate::regs::pci::{
@@ -13,6 +16,8 @@ use crate::regs::pci::{
     ExtCapHeader, STATUS_CAP_LIST, VENDOR_ID,
 };
 use crate::regs::reglocator::{BLOCK_ID_COMPONENT, RegisterBlock};
+use crate::rootport::FlexBusBits;
+use crate::rootport::dvsec::flex_bus;
 
 /// PCI capability ID of the PCI Express capability.
 const CAP_ID_PCIE: u8 = 0x10;
@@ -105,7 +110,7 @@ impl HwConfig {
         c.put32(d + off::range_base_lo(0), blo);
         // Register Locator DVSEC with one entry: the component block.
         let r = REGLOC_DVSEC;
-        c.put32(r, ext_hdr(0));
+        c.put32(r, ext_hdr(FLEX_BUS_DVSEC));
         c.put32(r + off::HEADER1, dvsec_h1(0, REGLOC_LEN));
         c.put16(r + off::HEADER2, DVSEC_ID_REGISTER_LOCATOR);
         let (lo, hi) = RegisterBlock {
@@ -116,6 +121,18 @@ impl HwConfig {
         .encode();
         c.put32(r + 0x0C, lo);
         c.put32(r + 0x10, hi);
+        // Flex Bus Port DVSEC (last): read-only, the link trained with every capability.
+        let f = FLEX_BUS_DVSEC;
+        c.put32(f, ext_hdr(0));
+        c.put32(
+            f + off::HEADER1,
+            dvsec_h1(flex_bus::REVISION, flex_bus::LENGTH),
+        );
+        c.put16(f + off::HEADER2, DVSEC_ID_FLEX_BUS);
+        let link = device_flex_bus(cfg);
+        for reg in [flex_bus::CAPABILITY, flex_bus::CONTROL, flex_bus::STATUS] {
+            c.put16(f + reg, link.into_bits());
+        }
         c
     }
 
@@ -193,6 +210,16 @@ impl HwConfig {
     }
 }
 
+/// The device's Flex Bus Port Capability, Control and Status: CXL.io, CXL.mem and
+/// 68B-flit/VH (QEMU's 0x26), plus CXL.cache for a cache-capable device.
+pub fn device_flex_bus(cfg: &SimConfig) -> FlexBusBits {
+    FlexBusBits::new()
+        .with_cache(cfg.cache_capable)
+        .with_io(true)
+        .with_mem(true)
+        .with_flit68_vh(true)
+}
+
 fn ext_hdr(next: u16) -> u32 {
     ExtCapHeader::new()
         .with_id(EXT_CAP_ID_DVSEC)
@@ -207,4 +234,48 @@ fn dvsec_h1(revision: u8, length: u16) -> u32 {
         .with_revision(revision)
         .with_length(length)
         .into_bits()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regs::pci::find_dvsec;
+
+    fn find(c: &HwConfig, id: u16) -> Option<(u16, u8, u16)> {
+        let rd = |o: u16| Ok::<_, ()>(c.get32(o));
+        find_dvsec(rd, CXL_VENDOR_ID, id)
+            .expect("chain walks")
+            .map(|l| (l.offset, l.revision, l.length))
+    }
+
+    #[test]
+    fn flex_bus_dvsec_follows_the_register_locator_and_shows_the_trained_link() {
+        for cache_capable in [true, false] {
+            let cfg = SimConfig {
+                cache_capable,
+                ..SimConfig::default()
+            };
+            let c = HwConfig::new(&cfg, &Layout::new(&cfg, true));
+            // Existing DVSECs keep their offsets.
+            assert_eq!(find(&c, DVSEC_ID_CXL_DEVICE), Some((0x100, 2, 0x3C)));
+            assert_eq!(find(&c, DVSEC_ID_REGISTER_LOCATOR), Some((0x140, 0, 0x14)));
+            assert_eq!(find(&c, DVSEC_ID_FLEX_BUS), Some((0x160, 2, 0x20)));
+            assert_eq!(ExtCapHeader::from_bits(c.get32(0x160)).next(), 0, "last");
+            // QEMU's 0x26 (io, mem, 68B/VH) plus cache for a cache-capable device.
+            let want = 0x26 | u16::from(cache_capable);
+            for reg in [flex_bus::CAPABILITY, flex_bus::CONTROL, flex_bus::STATUS] {
+                assert_eq!(c.get16(0x160 + reg), want, "reg {reg:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn flex_bus_dvsec_is_read_only() {
+        let cfg = SimConfig::default();
+        let mut c = HwConfig::new(&cfg, &Layout::new(&cfg, true));
+        let before: Vec<u8> = (0x160..0x180).map(|o| c.byte(o)).collect();
+        assert!(!c.write(0x160, &[0xFF; 0x20]));
+        let after: Vec<u8> = (0x160..0x180).map(|o| c.byte(o)).collect();
+        assert_eq!(before, after);
+    }
 }

@@ -20,6 +20,10 @@ pub const DEVICE_DVSEC: u16 = 0x100;
 pub const REGLOC_DVSEC: u16 = 0x140;
 /// Length of the Register Locator DVSEC (one entry).
 pub const REGLOC_LEN: u16 = 0x14;
+/// Config-space offset of the Flex Bus Port DVSEC (after the Register Locator, last in
+/// the chain; 16-byte aligned like the other two).
+pub const FLEX_BUS_DVSEC: u16 = 0x160;
+const _: () = assert!(FLEX_BUS_DVSEC >= REGLOC_DVSEC + REGLOC_LEN);
 /// Size of the config region.
 pub const CONFIG_SIZE: u64 = 0x1000;
 /// Page size assumed for mmap checks.
