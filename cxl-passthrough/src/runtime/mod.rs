@@ -10,6 +10,7 @@ pub mod overlay;
 pub mod probe;
 pub mod ratelimit;
 pub mod report;
+pub mod topology;
 
 pub use comp_regs::CompRegs;
 pub use desc::DeviceDesc;
