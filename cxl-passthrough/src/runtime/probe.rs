@@ -139,7 +139,7 @@ pub fn probe(
 
 /// Reads `N` bytes at `off` of the region `(file offset, size)`; zero beyond its end, a
 /// short transfer is an error.
-fn region_read<const N: usize>(
+pub(crate) fn region_read<const N: usize>(
     backend: &dyn Backend,
     region: (u64, u64),
     off: u64,

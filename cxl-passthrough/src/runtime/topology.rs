@@ -8,6 +8,7 @@
 use thiserror::Error;
 
 use super::device::{CxlDevice, DeviceError};
+use super::probe::region_read;
 use crate::backend::BackendError;
 use crate::plan::topology::{
     ChbcrDecoder, DvsecRange, EndpointDecoder, EndpointFacts, HostBridgeDecoder, TopologyError,
@@ -116,23 +117,12 @@ impl Config<'_> {
     /// Reads `N` bytes at `off`: zero beyond the region, a short transfer is an error.
     fn read<const N: usize>(&self, off: u16) -> Result<[u8; N], BackendError> {
         let region = self.dev.desc().config;
-        let mut b = [0u8; N];
-        let off = u64::from(off);
-        if off
-            .checked_add(N as u64)
-            .is_none_or(|end| end > region.size)
-        {
-            return Ok(b);
-        }
-        let n = self.dev.backend().read(region.file_offset, off, &mut b)?;
-        if n != N {
-            return Err(BackendError::Short {
-                op: format!("config read @{off:#x}"),
-                done: n,
-                wanted: N,
-            });
-        }
-        Ok(b)
+        region_read(
+            &**self.dev.backend(),
+            (region.file_offset, region.size),
+            u64::from(off),
+            "config",
+        )
     }
 
     fn read16(&self, off: u16) -> Result<u16, TopologyPlanError> {
