@@ -3,7 +3,8 @@
  * From inside the guest it checks what a CXL-aware OS relies on and prints one line per
  * fact on the serial port (0x3f8):
  *   - the CEDT (CHBS + CFMWS) and the ACPI0017 / ACPI0016 objects in the DSDT;
- *   - the CXL device on the PCI segments of the MCFG, its Register Locator DVSEC, the
+ *   - the CXL device below its CXL root port on the PCI segments of the MCFG (the port's
+ *     Port Number is the host-bridge decoder's target), its Register Locator DVSEC, the
  *     component register block in its BAR and, through the VMM's overlay, HDM decoder 0:
  *     committed, locked, at the CFMWS window base;
  *   - the window: reads the simulator's seed at offset 0, writes a pattern at 0x100 and
@@ -108,14 +109,71 @@ static int has(const char *hay, const char *needle) {
 }
 
 /* ---- PCI ---- */
-static u64 ecam(u64 base, int dev, int off) { return base + ((u64)dev << 15) + off; }
+static u64 ecam(u64 base, int bus, int dev, int off) {
+	return base + ((u64)bus << 20) + ((u64)dev << 15) + off;
+}
+
+/* The root port (type-1 bridge) above each bus: secondary bus -> PCIe port type and
+ * Port Number (Link Capabilities bits 31:24), and its component block. */
+#define MAXBR 8
+static int br_seg[MAXBR], br_sec[MAXBR], br_type[MAXBR], br_port[MAXBR]; static int nbr;
+static u64 br_comp[MAXBR];
+
+/* Offset of the DVSEC `id` (CXL vendor) in the extended config space of bus/dev, or 0. */
+static int find_dvsec(u64 base, int bus, int dev, int id) {
+	for (int off = 0x100, n = 0; off && n < 64; n++) {
+		u32 h = r32(ecam(base, bus, dev, off));
+		if (h == 0 || h == 0xffffffff) return 0;
+		if ((h & 0xffff) == 0x23 && (r32(ecam(base, bus, dev, off + 4)) & 0xffff) == 0x1e98 &&
+		    r16(ecam(base, bus, dev, off + 8)) == id)
+			return off;
+		off = h >> 20;
+	}
+	return 0;
+}
+
+/* Guest address of the component block named by the Register Locator DVSEC, or 0. */
+static u64 component_block(u64 base, int bus, int dev) {
+	int off = find_dvsec(base, bus, dev, 8);
+	if (!off) return 0;
+	u32 dlen = r32(ecam(base, bus, dev, off + 4)) >> 20;
+	for (int b = 0xc; b + 8 <= (int)dlen; b += 8) {
+		u32 lo = r32(ecam(base, bus, dev, off + b));
+		u32 hi = r32(ecam(base, bus, dev, off + b + 4));
+		if (((lo >> 8) & 0xff) != 1) continue;
+		int bir = lo & 7;
+		u64 bar = r32(ecam(base, bus, dev, 0x10 + 4 * bir));
+		u64 bar_addr = (bar & ~0xfULL);
+		if ((bar & 6) == 4) bar_addr |= (u64)r32(ecam(base, bus, dev, 0x14 + 4 * bir)) << 32;
+		return bar_addr + ((lo & 0xffff0000u) | ((u64)hi << 32));
+	}
+	return 0;
+}
+
+static void note_bridge(u64 base, int seg, int bus, int dev) {
+	if (nbr >= MAXBR) return;
+	int type = -1, port = -1;
+	for (int c = r8(ecam(base, bus, dev, 0x34)) & 0xfc, n = 0; c && n < 48; n++) {
+		if (r8(ecam(base, bus, dev, c)) == 0x10) {
+			type = (r16(ecam(base, bus, dev, c + 2)) >> 4) & 0xf;
+			port = r32(ecam(base, bus, dev, c + 0xc)) >> 24;
+			break;
+		}
+		c = r8(ecam(base, bus, dev, c + 1)) & 0xfc;
+	}
+	br_seg[nbr] = seg; br_sec[nbr] = r8(ecam(base, bus, dev, 0x19));
+	br_type[nbr] = type; br_port[nbr] = port; br_comp[nbr] = component_block(base, bus, dev);
+	kv("bridge seg=", seg); kv(" bus=", bus); kv(" dev=", dev); kv(" secondary=", br_sec[nbr]);
+	kv(" pcie_type=", type); kv(" port=", port); kv(" component=", br_comp[nbr]); nl();
+	nbr++;
+}
 
 #define MAX 8
 static u64 chbs_base[MAX]; static u32 chbs_uid[MAX]; static int nchbs;
 static u64 cfmws_base[MAX], cfmws_size[MAX]; static u32 cfmws_target[MAX]; static int ncfmws;
 
 /* Checks one CXL device whose component register block is at `comp`. */
-static void check_device(u64 comp) {
+static void check_device(u64 comp, int port) {
 	map_gib(comp, 1);
 	u64 hdm = hdm_block(comp + 0x1000);
 	check("HDM decoder capability found", hdm != 0);
@@ -131,15 +189,17 @@ static void check_device(u64 comp) {
 	check("decoder 0 base is a CFMWS base", w >= 0);
 	if (w < 0) return;
 	check("decoder 0 size <= CFMWS size", size && size <= cfmws_size[w]);
-	u64 hb_base = 0, hb_size = 0;
+	u64 hb_base = 0, hb_size = 0; int hb_target = -1;
 	for (int i = 0; i < nchbs; i++) {
 		if (chbs_uid[i] != cfmws_target[w]) continue;
 		map_gib(chbs_base[i], 1);
 		u64 hb = hdm_block(chbs_base[i] + 0x1000);
-		if (hb) { hb_base = dec_base_of(hb); hb_size = dec_size_of(hb); }
+		if (hb) { hb_base = dec_base_of(hb); hb_size = dec_size_of(hb); hb_target = r8(hb + 0x24); }
 	}
 	check("host-bridge decoder (CHBCR of the CFMWS target) agrees with the endpoint decoder",
 	      hb_base == base && hb_size == size);
+	kv("host-bridge decoder 0 target=", hb_target); kv(" root port=", port); nl();
+	check("host-bridge decoder 0 targets the device's root port", port >= 0 && hb_target == port);
 	/* the overlay keeps the locked decoder: a guest write to BASE_LO is ignored */
 	*(volatile u32 *)(hdm + 0x10) = 0x10000000;
 	check("locked decoder ignores guest writes", dec_base_of(hdm) == base);
@@ -189,41 +249,39 @@ void main(u64 start_info) {
 	check("ACPI0017 (CXL root) in DSDT", dsdt && find_bytes(dsdt, "ACPI0017", 8));
 	check("ACPI0016 (CXL host bridge) in DSDT", dsdt && find_bytes(dsdt, "ACPI0016", 8));
 
-	/* PCI: every function with a CXL Register Locator DVSEC */
+	/* PCI: bridges first, then every function with a CXL Register Locator DVSEC */
 	u64 mcfg = find_table(xsdt, "MCFG");
 	int ndev = 0;
+	for (int pass = 0; pass < 2; pass++)
 	for (u64 e = mcfg + 44; mcfg && e + 16 <= mcfg + r32(mcfg + 4); e += 16) {
 		u64 base = r64(e); u16 seg = r16(e + 8);
+		int bus0 = r8(e + 10), bus1 = r8(e + 11);
+		if (pass == 0) { kv("MCFG seg=", seg); kv(" base=", base); kv(" buses=", bus0); kv("-", bus1); nl(); }
 		map_gib(base, 1);
+		for (int bus = bus0; bus <= bus1 && bus < 4; bus++)
 		for (int dev = 0; dev < 32; dev++) {
-			u32 id = r32(ecam(base, dev, 0));
+			u32 id = r32(ecam(base, bus, dev, 0));
 			if (id == 0xffffffff || id == 0) continue;
-			kv("pci seg=", seg); kv(" dev=", dev); kv(" id=", id); kv(" class=", r32(ecam(base, dev, 8))); nl();
-			for (int off = 0x100, n = 0; off && n < 64; n++) {
-				u32 h = r32(ecam(base, dev, off));
-				if (h == 0 || h == 0xffffffff) break;
-				u32 h1 = r32(ecam(base, dev, off + 4));
-				u16 dvid = r16(ecam(base, dev, off + 8));
-				if ((h & 0xffff) == 0x23 && (h1 & 0xffff) == 0x1e98 && dvid == 8) {
-					u32 dlen = h1 >> 20;
-					for (int b = 0xc; b + 8 <= (int)dlen; b += 8) {
-						u32 lo = r32(ecam(base, dev, off + b));
-						u32 hi = r32(ecam(base, dev, off + b + 4));
-						if (((lo >> 8) & 0xff) != 1) continue;
-						int bir = lo & 7;
-						u64 bar = r32(ecam(base, dev, 0x10 + 4 * bir));
-						u64 bar_addr = (bar & ~0xfULL);
-						if ((bar & 6) == 4)
-							bar_addr |= (u64)r32(ecam(base, dev, 0x14 + 4 * bir)) << 32;
-						u64 boff = (lo & 0xffff0000u) | ((u64)hi << 32);
-						kv("CXL device seg=", seg); kv(" dev=", dev); kv(" id=", id);
-						kv(" BAR", bir); kv("=", bar_addr); kv(" component block offset=", boff); nl();
-						check_device(bar_addr + boff);
-						ndev++;
-					}
-				}
-				off = h >> 20;
+			u32 class = r32(ecam(base, bus, dev, 8)) >> 8;
+			if (pass == 0) {
+				if (class == 0x060400) note_bridge(base, seg, bus, dev);
+				continue;
 			}
+			u64 comp = class == 0x060400 ? 0 : component_block(base, bus, dev);
+			if (!comp) continue;
+			kv("CXL device seg=", seg); kv(" bus=", bus); kv(" dev=", dev); kv(" id=", id);
+			kv(" component block=", comp); nl();
+			int rp = -1;
+			for (int i = 0; i < nbr; i++)
+				if (br_seg[i] == seg && br_sec[i] == bus && br_type[i] == 4) rp = i;
+			check("CXL device sits below a PCIe root port (secondary bus)", bus != 0 && rp >= 0);
+			if (rp >= 0) {
+				map_gib(br_comp[rp], 1);
+				check("root port component block (Register Locator) holds a CXL capability array",
+				      br_comp[rp] && (r32(br_comp[rp] + 0x1000) & 0xffff) == 1);
+			}
+			check_device(comp, rp >= 0 ? br_port[rp] : -1);
+			ndev++;
 		}
 	}
 	check("a CXL device (Register Locator DVSEC) per CFMWS", ndev > 0 && ndev == ncfmws);
