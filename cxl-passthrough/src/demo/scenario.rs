@@ -20,10 +20,12 @@ use super::report::{Check, DemoReport, ResetReport, Verdict};
 use super::stubs::NoopDevice;
 use super::verify::{ResetSeen, device_checks};
 use crate::backend::{Backend, ResetKind};
+use crate::plan::topology::TopologyError;
 use crate::plan::{MappedArea, WindowAllocator, WindowError};
-use crate::regs::hdm::{DecoderCtrl, DecoderReg};
+use crate::regs::hdm::DecoderReg;
 use crate::runtime::bar_forward::{BarForward, ForwardedRange};
 use crate::runtime::probe::{ProbeError, probe};
+use crate::runtime::topology::{TopologyPlanError, plan_device_topology};
 use crate::runtime::{CxlDevice, DecoderState, DeviceError, MemoryHooks};
 use crate::uapi::RevisionChoice;
 
@@ -114,6 +116,14 @@ pub enum DemoError {
         name: String,
         /// Error.
         source: ChbcrError,
+    },
+    /// The device, its locked decoder and the host bridge do not form a valid topology.
+    #[error("{name}: topology: {source}")]
+    Topology {
+        /// Device.
+        name: String,
+        /// Error.
+        source: TopologyPlanError,
     },
     /// The device does not fit the demo's guest layout.
     #[error("{name}: {why}")]
@@ -227,21 +237,26 @@ fn prepare(
     })
 }
 
+/// Port Number the demo's host-bridge decoder targets (the demo has no PCI hierarchy, so
+/// no root port answers it; the value is what a VMM's root port would report).
+const DEMO_ROOT_PORT: u8 = 1;
+
 fn chbcr_for(p: &Prepared) -> Result<Chbcr, DemoError> {
-    let hdm = p.dev.desc().hdm.block_offset;
-    let ig = p
-        .dev
-        .overlay()
-        .comp_regs()
-        .read(hdm + DecoderReg::Ctrl.at(0))
-        .map(|v| DecoderCtrl::from_bits(v).ig())
-        .unwrap_or(0);
-    let granularity = Granularity::from_bytes(256u64 << ig.min(6)).unwrap_or_default();
+    let topology_err = |source| DemoError::Topology {
+        name: p.name.clone(),
+        source,
+    };
+    let plan = plan_device_topology(&p.dev, DEMO_ROOT_PORT, &[]).map_err(topology_err)?;
+    let granularity = Granularity::from_bytes(plan.granularity).ok_or_else(|| {
+        topology_err(TopologyPlanError::Topology(TopologyError::Granularity(
+            plan.host_bridge.ig,
+        )))
+    })?;
     Chbcr::new(ChbcrConfig::Committed(CommittedDecoder {
-        base: p.decoder.base,
-        size: p.decoder.size,
+        base: plan.host_bridge.base,
+        size: plan.host_bridge.size,
         granularity,
-        target_port: 0,
+        target_port: plan.host_bridge.target_port,
     }))
     .map_err(|source| DemoError::Chbcr {
         name: p.name.clone(),
