@@ -33,6 +33,15 @@ struct Hostile {
     short_at: AtomicU32,
 }
 
+impl Hostile {
+    /// Serves config reads from `img` (`None`: from the simulator), the `short`-th of
+    /// them transferring half of its bytes (0: none).
+    fn answer(&self, img: Option<Vec<u8>>, short: u8) {
+        self.short_at.store(u32::from(short), Ordering::Relaxed);
+        *self.image.lock().unwrap_or_else(PoisonError::into_inner) = img;
+    }
+}
+
 impl Backend for Hostile {
     fn device_info(&self) -> Result<Vec<u8>> {
         self.sim.device_info()
@@ -51,7 +60,8 @@ impl Backend for Hostile {
             *b = at.and_then(|a| img.get(a)).copied().unwrap_or(0);
         }
         let left = self.short_at.load(Ordering::Relaxed);
-        self.short_at.store(left.saturating_sub(1), Ordering::Relaxed);
+        self.short_at
+            .store(left.saturating_sub(1), Ordering::Relaxed);
         Ok(if left == 1 { buf.len() / 2 } else { buf.len() })
     }
     fn write(&self, region: u64, off: u64, buf: &[u8]) -> Result<usize> {
@@ -73,10 +83,13 @@ struct Booted {
 }
 
 fn boot(rev: SimRevision, topology: Topology) -> Option<Booted> {
-    let sim = Arc::new(SimDevice::new(SimConfig {
-        topology,
-        ..SimConfig::new(rev)
-    }).ok()?);
+    let sim = Arc::new(
+        SimDevice::new(SimConfig {
+            topology,
+            ..SimConfig::new(rev)
+        })
+        .ok()?,
+    );
     let desc = probe(sim.as_ref(), RevisionChoice::Auto, 4096).ok()?;
     let mut honest = vec![0u8; CFG];
     let n = sim.read(desc.config.file_offset, 0, &mut honest).ok()?;
@@ -151,17 +164,20 @@ fuzz_target!(|data: &[u8]| {
         CXL_VENDOR_ID,
         DVSEC_ID_FLEX_BUS,
     );
-    b.hostile.short_at.store(u32::from(*short), Ordering::Relaxed);
-    *b.hostile.image.lock().unwrap_or_else(PoisonError::into_inner) = Some(img);
+    b.hostile.answer(Some(img), *short);
     let res = plan_device_topology(&b.dev, 3, &[1, 2]);
-    *b.hostile.image.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    b.hostile.answer(None, 0);
     if let Ok(plan) = res {
         assert!(
             matches!(walk, Ok(Some(_))),
             "planned without a Flex Bus DVSEC: {walk:?}"
         );
         assert!(plan.device_flex_bus.mem(), "planned without CXL.mem");
-        let w = b.dev.window();
-        assert_eq!((plan.host_bridge.base, plan.host_bridge.size), (w.base, w.size));
+        let (hb, w) = (plan.host_bridge, b.dev.window());
+        assert_eq!(
+            (hb.base, hb.size),
+            (w.base, w.size),
+            "decoder off the window"
+        );
     }
 });
