@@ -341,3 +341,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(all(test, feature = "sim"))]
+#[path = "tests_topology.rs"]
+mod hostile_tests;

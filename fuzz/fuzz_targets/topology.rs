@@ -1,0 +1,183 @@
+//! Topology reader fuzzing: a booted simulated device (v2 or v3, any topology) whose
+//! config-space answers come from the fuzz input once booted, optionally with one short
+//! transfer. `plan_device_topology` walks the extended-capability chain for the Flex Bus
+//! DVSEC and reads the CXL Device DVSEC from those bytes.
+//! Invariants: no panic; a plan is only produced from a config space whose DVSEC walk
+//! finds a Flex Bus Port DVSEC, with CXL.mem enabled, and its host-bridge decoder covers
+//! exactly the device's window.
+#![no_main]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::{Backend, MmapSource, ResetKind, Result};
+use cxl_passthrough::plan::Window;
+use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_FLEX_BUS};
+use cxl_passthrough::regs::pci::{CONFIG_SPACE_SIZE, EXT_CAP_START, find_dvsec};
+use cxl_passthrough::runtime::CxlDevice;
+use cxl_passthrough::runtime::probe::probe;
+use cxl_passthrough::runtime::topology::plan_device_topology;
+use cxl_passthrough::uapi::RevisionChoice;
+use libfuzzer_sys::fuzz_target;
+
+const BASE: u64 = 0x40_0000_0000;
+const CFG: usize = CONFIG_SPACE_SIZE as usize;
+
+/// Delegates to the simulator; config-space reads come from `image` when it is set.
+struct Hostile {
+    sim: Arc<SimDevice>,
+    config_offset: u64,
+    image: Mutex<Option<Vec<u8>>>,
+    /// Config read number that transfers only half of its bytes (0: none).
+    short_at: AtomicU32,
+}
+
+impl Hostile {
+    /// Serves config reads from `img` (`None`: from the simulator), the `short`-th of
+    /// them transferring half of its bytes (0: none).
+    fn answer(&self, img: Option<Vec<u8>>, short: u8) {
+        self.short_at.store(u32::from(short), Ordering::Relaxed);
+        *self.image.lock().unwrap_or_else(PoisonError::into_inner) = img;
+    }
+}
+
+impl Backend for Hostile {
+    fn device_info(&self) -> Result<Vec<u8>> {
+        self.sim.device_info()
+    }
+    fn region_info(&self, index: u32) -> Result<Vec<u8>> {
+        self.sim.region_info(index)
+    }
+    fn read(&self, region: u64, off: u64, buf: &mut [u8]) -> Result<usize> {
+        let guard = self.image.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(img) = guard.as_ref().filter(|_| region == self.config_offset) else {
+            drop(guard);
+            return self.sim.read(region, off, buf);
+        };
+        for (i, b) in buf.iter_mut().enumerate() {
+            let at = usize::try_from(off).ok().and_then(|o| o.checked_add(i));
+            *b = at.and_then(|a| img.get(a)).copied().unwrap_or(0);
+        }
+        let left = self.short_at.load(Ordering::Relaxed);
+        self.short_at
+            .store(left.saturating_sub(1), Ordering::Relaxed);
+        Ok(if left == 1 { buf.len() / 2 } else { buf.len() })
+    }
+    fn write(&self, region: u64, off: u64, buf: &[u8]) -> Result<usize> {
+        self.sim.write(region, off, buf)
+    }
+    fn mmap_source(&self, region: u64) -> Result<MmapSource<'_>> {
+        self.sim.mmap_source(region)
+    }
+    fn reset(&self, kind: ResetKind) -> Result<()> {
+        self.sim.reset(kind)
+    }
+}
+
+/// A booted device and its honest config space.
+struct Booted {
+    hostile: Arc<Hostile>,
+    dev: CxlDevice,
+    honest: Vec<u8>,
+}
+
+fn boot(rev: SimRevision, topology: Topology) -> Option<Booted> {
+    let sim = Arc::new(
+        SimDevice::new(SimConfig {
+            topology,
+            ..SimConfig::new(rev)
+        })
+        .ok()?,
+    );
+    let desc = probe(sim.as_ref(), RevisionChoice::Auto, 4096).ok()?;
+    let mut honest = vec![0u8; CFG];
+    let n = sim.read(desc.config.file_offset, 0, &mut honest).ok()?;
+    if n != CFG {
+        return None;
+    }
+    let hostile = Arc::new(Hostile {
+        sim,
+        config_offset: desc.config.file_offset,
+        image: Mutex::new(None),
+        short_at: AtomicU32::new(0),
+    });
+    let window = Window {
+        base: BASE,
+        size: desc.dpa.size,
+    };
+    let dev = CxlDevice::new(hostile.clone(), desc, window, 4096).ok()?;
+    dev.boot().ok()?;
+    plan_device_topology(&dev, 3, &[]).ok()?;
+    Some(Booted {
+        hostile,
+        dev,
+        honest,
+    })
+}
+
+/// One booted device per revision × topology, built once (the reader never writes).
+fn devices() -> &'static [Booted] {
+    static DEVS: OnceLock<Vec<Booted>> = OnceLock::new();
+    DEVS.get_or_init(|| {
+        let mut v = Vec::new();
+        for rev in [SimRevision::V2, SimRevision::V3] {
+            for t in [Topology::End, Topology::Start, Topology::Middle] {
+                v.push(boot(rev, t).expect("an honest sim device boots and plans"));
+            }
+        }
+        v
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    // [selector, short-read index, input...]
+    let [sel, short, input @ ..] = data else {
+        return;
+    };
+    let devs = devices();
+    let Some(b) = devs.get(usize::from(sel & 0x7) % devs.len()) else {
+        return;
+    };
+    let mut img = b.honest.clone();
+    if sel & 0x80 != 0 {
+        // Patches of the honest image: [offset lo, offset hi, value (4 bytes)].
+        for p in input.chunks_exact(6) {
+            let at = usize::from(u16::from_le_bytes([p[0], p[1]])) % CFG;
+            let end = (at + 4).min(CFG);
+            img[at..end].copy_from_slice(&p[2..2 + (end - at)]);
+        }
+    } else {
+        // The extended configuration space is the input (zero past its end).
+        let ext = &mut img[usize::from(EXT_CAP_START)..];
+        ext.fill(0);
+        let n = input.len().min(ext.len());
+        ext[..n].copy_from_slice(&input[..n]);
+    }
+    let walk = find_dvsec(
+        |o| {
+            let o = usize::from(o);
+            img.get(o..o + 4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .ok_or(())
+        },
+        CXL_VENDOR_ID,
+        DVSEC_ID_FLEX_BUS,
+    );
+    b.hostile.answer(Some(img), *short);
+    let res = plan_device_topology(&b.dev, 3, &[1, 2]);
+    b.hostile.answer(None, 0);
+    if let Ok(plan) = res {
+        assert!(
+            matches!(walk, Ok(Some(_))),
+            "planned without a Flex Bus DVSEC: {walk:?}"
+        );
+        assert!(plan.device_flex_bus.mem(), "planned without CXL.mem");
+        let (hb, w) = (plan.host_bridge, b.dev.window());
+        assert_eq!(
+            (hb.base, hb.size),
+            (w.base, w.size),
+            "decoder off the window"
+        );
+    }
+});
