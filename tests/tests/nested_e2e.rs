@@ -59,6 +59,16 @@ fn nested_e2e() {
         return;
     }
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nested_e2e");
+    // Two runs sharing the work directory would corrupt each other's initramfs trees and
+    // blow the time budget: the second one stops with a clear message instead.
+    std::fs::create_dir_all(&work).expect("nested_e2e work directory");
+    let lock_path = work.join(".lock");
+    let lock = std::fs::File::create(&lock_path).expect("nested_e2e lock file");
+    assert!(
+        lock.try_lock().is_ok(),
+        "another nested_e2e run is using {} (wait for it to finish)",
+        work.display()
+    );
     let started = Instant::now();
     let cases = cases();
     let console = match run_nested(&ch, &cases, &work) {
