@@ -7,6 +7,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 kv() { echo "@@$1=$2"; }
+stamp() { kv "l2.t.$1" "$(cut -d' ' -f1 /proc/uptime)"; } # phase timings
 hex() { printf '0x%x' "$1"; }
 kv l2.init "$(cut -d' ' -f1 /proc/uptime)"
 kv l2.kernel "$(uname -r)"
@@ -16,6 +17,7 @@ kv l2.kernel "$(uname -r)"
 for m in $(cat /modules.list); do
   if insmod "/modules/$m.ko" 2>/tmp/err; then kv "l2.insmod.$m" ok; else kv "l2.insmod.$m" "failed $(cat /tmp/err)"; fi
 done
+stamp modules
 i=0
 while [ ! -e /sys/bus/cxl/devices/root0 ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
 sleep 0.5 # let the port probes settle
@@ -49,18 +51,30 @@ cfg_rd32() { # bdf offset -> decimal
   rd32_mem $((base + (bus << 20) + (dv << 15) + (fn << 12) + $2))
 }
 find_dvsec() { # bdf dvsec-id -> offset (decimal), empty if absent
-  off=256; n=0
+  b=$1; id=$2; off=256; n=0; dump=""
+  # When Linux exposes the extended space, walk one dump of it (a process per dword is
+  # slow under nested TCG); otherwise read through ECAM.
+  if [ "$(stat -c %s "/sys/bus/pci/devices/$b/config")" -gt 256 ]; then
+    dump=1
+    # shellcheck disable=SC2046
+    set -- $(hexdump -v -e '1/4 "%u "' "/sys/bus/pci/devices/$b/config")
+  fi
   while [ $off -ge 256 ] && [ $n -lt 64 ]; do
-    h=$(cfg_rd32 "$1" $off)
+    if [ -n "$dump" ]; then eval "h=\${$((off / 4 + 1))}"; else h=$(cfg_rd32 "$b" $off); fi
     [ "$h" -eq 4294967295 ] || [ "$h" -eq 0 ] && return
     if [ $((h & 0xffff)) -eq 35 ]; then
-      h1=$(cfg_rd32 "$1" $((off + 4))); h2=$(cfg_rd32 "$1" $((off + 8)))
-      if [ $((h1 & 0xffff)) -eq 7832 ] && [ $((h2 & 0xffff)) -eq "$2" ]; then echo $off; return; fi
+      if [ -n "$dump" ]; then
+        eval "h1=\${$((off / 4 + 2))} h2=\${$((off / 4 + 3))}"
+      else
+        h1=$(cfg_rd32 "$b" $((off + 4))); h2=$(cfg_rd32 "$b" $((off + 8)))
+      fi
+      if [ $((h1 & 0xffff)) -eq 7832 ] && [ $((h2 & 0xffff)) -eq "$id" ]; then echo $off; return; fi
     fi
     off=$(((h >> 20) & 0xffc)); n=$((n + 1))
   done
 }
 
+stamp settled
 cxldevs=""
 for d in /sys/bus/pci/devices/*; do
   b=${d##*/}
@@ -81,6 +95,7 @@ for d in /sys/bus/pci/devices/*; do
   cxldevs="$cxldevs $b"
 done
 kv cxl.pci_devices "${cxldevs# }"
+stamp pci
 
 # --- the CXL core's view
 for c in /sys/bus/cxl/devices/*; do
@@ -99,6 +114,7 @@ for c in /sys/bus/cxl/devices/*; do
   fi
 done
 grep -i cxl /proc/iomem | sed 's/^ *//' | while read -r l; do kv iomem "$l"; done
+stamp cxl
 
 # --- HDM decoder 0 through the device BAR, device memory through the window
 hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), empty if none
@@ -154,6 +170,7 @@ check_dev() { # bdf phase index
 }
 ix=0
 for b in $cxldevs; do check_dev "$b" pre $ix; ix=$((ix + 1)); done
+stamp pre
 # (check_dev sets the global ix: the FLR loop counts with its own variable)
 n=0
 for b in $cxldevs; do
@@ -165,6 +182,7 @@ for b in $cxldevs; do
   check_dev "$b" post $((n - 1))
 done
 
+stamp flr
 dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0' | while read -r l; do kv dmesg "$l"; done
 kv l2.done "$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
