@@ -7,11 +7,9 @@
 //! exactly the device's window.
 #![no_main]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
-use cxl_passthrough::backend::{Backend, MmapSource, ResetKind, Result};
+use cxl_passthrough::backend::sim::{ConfigOverride, SimConfig, SimDevice, SimRevision, Topology};
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_FLEX_BUS};
 use cxl_passthrough::regs::pci::{CONFIG_SPACE_SIZE, EXT_CAP_START, find_dvsec};
@@ -24,60 +22,9 @@ use libfuzzer_sys::fuzz_target;
 const BASE: u64 = 0x40_0000_0000;
 const CFG: usize = CONFIG_SPACE_SIZE as usize;
 
-/// Delegates to the simulator; config-space reads come from `image` when it is set.
-struct Hostile {
-    sim: Arc<SimDevice>,
-    config_offset: u64,
-    image: Mutex<Option<Vec<u8>>>,
-    /// Config read number that transfers only half of its bytes (0: none).
-    short_at: AtomicU32,
-}
-
-impl Hostile {
-    /// Serves config reads from `img` (`None`: from the simulator), the `short`-th of
-    /// them transferring half of its bytes (0: none).
-    fn answer(&self, img: Option<Vec<u8>>, short: u8) {
-        self.short_at.store(u32::from(short), Ordering::Relaxed);
-        *self.image.lock().unwrap_or_else(PoisonError::into_inner) = img;
-    }
-}
-
-impl Backend for Hostile {
-    fn device_info(&self) -> Result<Vec<u8>> {
-        self.sim.device_info()
-    }
-    fn region_info(&self, index: u32) -> Result<Vec<u8>> {
-        self.sim.region_info(index)
-    }
-    fn read(&self, region: u64, off: u64, buf: &mut [u8]) -> Result<usize> {
-        let guard = self.image.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(img) = guard.as_ref().filter(|_| region == self.config_offset) else {
-            drop(guard);
-            return self.sim.read(region, off, buf);
-        };
-        for (i, b) in buf.iter_mut().enumerate() {
-            let at = usize::try_from(off).ok().and_then(|o| o.checked_add(i));
-            *b = at.and_then(|a| img.get(a)).copied().unwrap_or(0);
-        }
-        let left = self.short_at.load(Ordering::Relaxed);
-        self.short_at
-            .store(left.saturating_sub(1), Ordering::Relaxed);
-        Ok(if left == 1 { buf.len() / 2 } else { buf.len() })
-    }
-    fn write(&self, region: u64, off: u64, buf: &[u8]) -> Result<usize> {
-        self.sim.write(region, off, buf)
-    }
-    fn mmap_source(&self, region: u64) -> Result<MmapSource<'_>> {
-        self.sim.mmap_source(region)
-    }
-    fn reset(&self, kind: ResetKind) -> Result<()> {
-        self.sim.reset(kind)
-    }
-}
-
 /// A booted device and its honest config space.
 struct Booted {
-    hostile: Arc<Hostile>,
+    hostile: Arc<ConfigOverride>,
     dev: CxlDevice,
     honest: Vec<u8>,
 }
@@ -91,17 +38,8 @@ fn boot(rev: SimRevision, topology: Topology) -> Option<Booted> {
         .ok()?,
     );
     let desc = probe(sim.as_ref(), RevisionChoice::Auto, 4096).ok()?;
-    let mut honest = vec![0u8; CFG];
-    let n = sim.read(desc.config.file_offset, 0, &mut honest).ok()?;
-    if n != CFG {
-        return None;
-    }
-    let hostile = Arc::new(Hostile {
-        sim,
-        config_offset: desc.config.file_offset,
-        image: Mutex::new(None),
-        short_at: AtomicU32::new(0),
-    });
+    let hostile = Arc::new(ConfigOverride::new(sim, desc.config.file_offset));
+    let honest = hostile.honest_config().ok().filter(|c| c.len() == CFG)?;
     let window = Window {
         base: BASE,
         size: desc.dpa.size,
@@ -164,9 +102,9 @@ fuzz_target!(|data: &[u8]| {
         CXL_VENDOR_ID,
         DVSEC_ID_FLEX_BUS,
     );
-    b.hostile.answer(Some(img), *short);
+    b.hostile.serve(Some(img), u32::from(*short));
     let res = plan_device_topology(&b.dev, 3, &[1, 2]);
-    b.hostile.answer(None, 0);
+    b.hostile.serve(None, 0);
     if let Ok(plan) = res {
         assert!(
             matches!(walk, Ok(Some(_))),

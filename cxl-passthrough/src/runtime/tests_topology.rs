@@ -4,11 +4,12 @@
 //! starts answering config-space reads from a corrupted copy of the config space (or
 //! with short transfers). Every case must give its typed [`TopologyPlanError`].
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use super::*;
-use crate::backend::sim::{DEVICE_DVSEC, REGLOC_DVSEC, SimConfig, SimDevice, SimRevision};
-use crate::backend::{Backend, MmapSource, ResetKind, Result};
+use crate::backend::sim::{
+    ConfigOverride, DEVICE_DVSEC, REGLOC_DVSEC, SimConfig, SimDevice, SimRevision,
+};
 use crate::plan::WindowAllocator;
 use crate::regs::pci::{CONFIG_SPACE_SIZE, ExtCapHeader};
 use crate::runtime::probe::probe;
@@ -16,89 +17,11 @@ use crate::uapi::RevisionChoice;
 
 const PAGE: u64 = 4096;
 
-/// How config-space reads are answered.
-#[derive(Clone, Debug)]
-enum Answer {
-    /// By the simulator.
-    Honest,
-    /// From this image (zero beyond its end).
-    Image(Vec<u8>),
-    /// By the simulator, but reporting half of the bytes.
-    Short,
-}
-
-/// Delegates to the simulator except for config-space reads once turned hostile.
-struct Hostile {
-    sim: Arc<SimDevice>,
-    config_offset: u64,
-    answer: Mutex<Answer>,
-}
-
-impl Hostile {
-    fn set(&self, a: Answer) {
-        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = a;
-    }
-
-    /// The config space as the simulator answers it now.
-    fn snapshot(&self) -> Vec<u8> {
-        let mut img = vec![0u8; usize::from(CONFIG_SPACE_SIZE)];
-        let n = self
-            .sim
-            .read(self.config_offset, 0, &mut img)
-            .expect("config read");
-        assert_eq!(n, img.len());
-        img
-    }
-}
-
-impl Backend for Hostile {
-    fn device_info(&self) -> Result<Vec<u8>> {
-        self.sim.device_info()
-    }
-    fn region_info(&self, index: u32) -> Result<Vec<u8>> {
-        self.sim.region_info(index)
-    }
-    fn read(&self, region: u64, off: u64, buf: &mut [u8]) -> Result<usize> {
-        if region != self.config_offset {
-            return self.sim.read(region, off, buf);
-        }
-        let answer = self
-            .answer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        match answer {
-            Answer::Honest => self.sim.read(region, off, buf),
-            Answer::Short => Ok(self.sim.read(region, off, buf)? / 2),
-            Answer::Image(img) => {
-                for (i, b) in buf.iter_mut().enumerate() {
-                    let at = usize::try_from(off).ok().and_then(|o| o.checked_add(i));
-                    *b = at.and_then(|a| img.get(a)).copied().unwrap_or(0);
-                }
-                Ok(buf.len())
-            }
-        }
-    }
-    fn write(&self, region: u64, off: u64, buf: &[u8]) -> Result<usize> {
-        self.sim.write(region, off, buf)
-    }
-    fn mmap_source(&self, region: u64) -> Result<MmapSource<'_>> {
-        self.sim.mmap_source(region)
-    }
-    fn reset(&self, kind: ResetKind) -> Result<()> {
-        self.sim.reset(kind)
-    }
-}
-
 /// A booted device whose config answers `hostile` controls (honest until set).
-fn booted(rev: SimRevision) -> (Arc<Hostile>, CxlDevice) {
+fn booted(rev: SimRevision) -> (Arc<ConfigOverride>, CxlDevice) {
     let sim = Arc::new(SimDevice::new(SimConfig::new(rev)).expect("sim config"));
     let desc = probe(sim.as_ref(), RevisionChoice::Auto, PAGE).expect("probe");
-    let hostile = Arc::new(Hostile {
-        sim,
-        config_offset: desc.config.file_offset,
-        answer: Mutex::new(Answer::Honest),
-    });
+    let hostile = Arc::new(ConfigOverride::new(sim, desc.config.file_offset));
     let window = WindowAllocator::new(0x40_0000_0000, 1 << 40)
         .expect("allocator")
         .allocate(desc.dpa.size)
@@ -113,7 +36,7 @@ fn booted(rev: SimRevision) -> (Arc<Hostile>, CxlDevice) {
 /// the offset of the Flex Bus DVSEC in the honest image).
 fn plan_with(rev: SimRevision, patch: impl FnOnce(&mut Vec<u8>, u16)) -> TopologyPlanError {
     let (hostile, dev) = booted(rev);
-    let mut img = hostile.snapshot();
+    let mut img = hostile.honest_config().expect("config read");
     let flex = find_dvsec(
         |o| Ok::<_, ()>(get32(&img, o)),
         CXL_VENDOR_ID,
@@ -127,7 +50,7 @@ fn plan_with(rev: SimRevision, patch: impl FnOnce(&mut Vec<u8>, u16)) -> Topolog
         "the Flex Bus DVSEC follows the Register Locator"
     );
     patch(&mut img, flex);
-    hostile.set(Answer::Image(img));
+    hostile.serve(Some(img), 0);
     plan_device_topology(&dev, 3, &[]).expect_err("hostile config space")
 }
 
@@ -159,7 +82,7 @@ const REVS: [SimRevision; 2] = [SimRevision::V2, SimRevision::V3];
 fn a_short_config_read_is_a_config_read_error() {
     for rev in REVS {
         let (hostile, dev) = booted(rev);
-        hostile.set(Answer::Short);
+        hostile.serve(None, 1);
         let err = plan_device_topology(&dev, 3, &[]).expect_err("short read");
         assert!(
             matches!(
@@ -173,7 +96,7 @@ fn a_short_config_read_is_a_config_read_error() {
             "{rev:?}: {err:?}"
         );
         // The device itself is fine: honest answers plan again.
-        hostile.set(Answer::Honest);
+        hostile.serve(None, 0);
         plan_device_topology(&dev, 3, &[]).expect("honest again");
     }
 }

@@ -12,6 +12,7 @@ mod comp_regs_v2;
 mod comp_regs_v3;
 mod component;
 mod config;
+mod config_override;
 mod config_rw;
 mod config_space;
 mod dpa;
@@ -28,6 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 
 pub use crate::sys::memfd::{Mapping, Prot};
 pub use config::{Errno, OffsetLayout, SimConfig, SimError, SimRevision, Topology};
+pub use config_override::ConfigOverride;
 pub use faults::{CapChainFault, Fault, InfoTarget, Op, Stats};
 pub use hdm::HdmRegs;
 pub use layout::{AUX_BAR_SIZE, DEVICE_DVSEC, REGLOC_DVSEC};
