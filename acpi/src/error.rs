@@ -29,6 +29,19 @@ pub enum TopologyError {
         /// Last bus.
         end: u8,
     },
+    /// A `_PRT` entry names a device above 31, a pin above INTD, or repeats a
+    /// device/pin pair.
+    #[error(
+        "host bridge UID {uid}: INTx route for device {device} pin {pin} is invalid or repeated"
+    )]
+    BadIntxRoute {
+        /// Host bridge UID.
+        uid: u32,
+        /// Device number.
+        device: u8,
+        /// Pin (0 = INTA).
+        pin: u8,
+    },
     /// Two host bridges of one PCI segment decode overlapping bus numbers.
     #[error("host bridges UID {a} and UID {b} share segment {segment} and overlapping bus ranges")]
     BusOverlap {

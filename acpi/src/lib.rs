@@ -28,5 +28,6 @@ pub use cedt::build_cedt;
 pub use chbcr::{Chbcr, ChbcrConfig, ChbcrError, CommittedDecoder};
 pub use error::TopologyError;
 pub use topology::{
-    CfmwsWindow, Granularity, HostBridge, MmioWindow, OemIds, Topology, WindowRestrictions,
+    CfmwsWindow, Granularity, HostBridge, IntxRoute, MmioWindow, OemIds, Topology,
+    WindowRestrictions,
 };

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use crate::{
-    CfmwsWindow, HostBridge, MmioWindow, Topology, build_cedt, build_ssdt, cxl_aml,
+    CfmwsWindow, HostBridge, IntxRoute, MmioWindow, Topology, build_cedt, build_ssdt, cxl_aml,
     topology::WINDOW_GRANULE,
 };
 
@@ -28,9 +28,10 @@ fn bridge() -> impl Strategy<Value = HostBridge> {
         prop_oneof![any::<u64>(), (1u64..0x1_0000).prop_map(|x| x << 16)],
         mmio(),
         mmio(),
+        proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u32>()), 0..4),
     )
         .prop_map(
-            |(uid, segment, bus_start, bus_end, chbcr_base, mmio32, mmio64)| HostBridge {
+            |(uid, segment, bus_start, bus_end, chbcr_base, mmio32, mmio64, routes)| HostBridge {
                 uid,
                 segment,
                 bus_start,
@@ -38,6 +39,10 @@ fn bridge() -> impl Strategy<Value = HostBridge> {
                 chbcr_base,
                 mmio32,
                 mmio64,
+                intx_routes: routes
+                    .into_iter()
+                    .map(|(device, pin, gsi)| IntxRoute { device, pin, gsi })
+                    .collect(),
             },
         )
 }
@@ -92,6 +97,11 @@ fn plausible() -> impl Strategy<Value = Topology> {
                         base: (i64 + 1) << 40,
                         size,
                     }),
+                    intx_routes: vec![IntxRoute {
+                        device: 0,
+                        pin: 0,
+                        gsi: 16 + i as u32,
+                    }],
                 }
             })
             .collect();

@@ -47,6 +47,20 @@ pub struct HostBridge {
     pub mmio32: Option<MmioWindow>,
     /// 64-bit MMIO window routed to the bridge (in `_CRS`).
     pub mmio64: Option<MmioWindow>,
+    /// Legacy INTx routing of the root bus (`_PRT`; empty: no `_PRT`, MSI only). Devices
+    /// below a bridge are swizzled onto the bridge's slot by the OS.
+    pub intx_routes: Vec<IntxRoute>,
+}
+
+/// One `_PRT` entry: INTx pin `pin` of root-bus slot `device` raises GSI `gsi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntxRoute {
+    /// PCI device (slot) number on the root bus, 0..=31.
+    pub device: u8,
+    /// Interrupt pin: 0 = INTA .. 3 = INTD.
+    pub pin: u8,
+    /// Global System Interrupt it is wired to.
+    pub gsi: u32,
 }
 
 /// Host-bridge interleave granularity (CFMWS HBIG; bytes = 256 << encoding).
@@ -332,6 +346,11 @@ impl Topology {
     }
 }
 
+/// Highest PCI device number on a bus.
+const MAX_PCI_DEVICE: u8 = 31;
+/// Highest INTx pin (INTD).
+const MAX_INTX_PIN: u8 = 3;
+
 fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), TopologyError> {
     let uid = hb.uid;
     if hb.bus_start > hb.bus_end {
@@ -340,6 +359,18 @@ fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), Topolog
             start: hb.bus_start,
             end: hb.bus_end,
         });
+    }
+    for (i, r) in hb.intx_routes.iter().enumerate() {
+        let dup = hb.intx_routes[..i]
+            .iter()
+            .any(|o| (o.device, o.pin) == (r.device, r.pin));
+        if r.device > MAX_PCI_DEVICE || r.pin > MAX_INTX_PIN || dup {
+            return Err(TopologyError::BadIntxRoute {
+                uid,
+                device: r.device,
+                pin: r.pin,
+            });
+        }
     }
     let chbcr_last = hb.chbcr_base.checked_add(CHBCR_SIZE - 1);
     match chbcr_last {

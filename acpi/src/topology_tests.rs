@@ -11,6 +11,7 @@ fn hb(uid: u32, bus: u8, chbcr_base: u64) -> HostBridge {
         chbcr_base,
         mmio32: None,
         mmio64: None,
+        intx_routes: Vec::new(),
     }
 }
 
@@ -163,4 +164,43 @@ fn overlaps_are_rejected() {
             b: "window 0".into()
         }
     );
+}
+
+#[test]
+fn intx_routes_are_checked() {
+    use crate::topology::IntxRoute;
+    let route = |device, pin| IntxRoute {
+        device,
+        pin,
+        gsi: 16,
+    };
+    for routes in [
+        vec![route(32, 0)],
+        vec![route(0, 4)],
+        vec![route(5, 1), route(6, 1), route(5, 1)],
+    ] {
+        let mut b = hb(7, 0, 0xfe00_0000);
+        b.intx_routes = routes;
+        let t = Topology {
+            host_bridges: vec![b],
+            windows: vec![CfmwsWindow::new(0x1_0000_0000, 0x1000_0000, vec![7])],
+            ..Default::default()
+        };
+        assert!(
+            matches!(
+                t.validate(),
+                Err(TopologyError::BadIntxRoute { uid: 7, .. })
+            ),
+            "{:?}",
+            t.validate()
+        );
+    }
+    let mut b = hb(7, 0, 0xfe00_0000);
+    b.intx_routes = vec![route(0, 0), route(0, 1), route(31, 3)];
+    let t = Topology {
+        host_bridges: vec![b],
+        windows: vec![CfmwsWindow::new(0x1_0000_0000, 0x1000_0000, vec![7])],
+        ..Default::default()
+    };
+    t.validate().unwrap();
 }

@@ -24,6 +24,7 @@ fn expected(count: u32, dpa: u64) -> Topology {
                 base: 0x80_0000_0000 + u64::from(i) * (16 << 30),
                 size: 16 << 30,
             }),
+            intx_routes: Vec::new(),
         });
         t.windows.push(CfmwsWindow::new(
             0x40_0000_0000 + u64::from(i) * dpa,

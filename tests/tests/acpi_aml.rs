@@ -73,6 +73,7 @@ fn acpiexec_evaluates_identity_objects_and_crs() {
         "\\_SB.CX01._UID",
         "\\_SB.CX01._BBN",
         "\\_SB.CX01._CRS",
+        "\\_SB.CX00._PRT",
     ]
     .iter()
     .map(|o| format!("evaluate {o}"))
@@ -119,6 +120,16 @@ fn acpiexec_evaluates_identity_objects_and_crs() {
     }
     crs1.extend([0x79, 0x00]);
     assert_eq!(v[9], AcpiValue::Buffer(crs1));
+    // _PRT: { slot << 16 | 0xFFFF, pin (INTA), source 0 (GSI), GSI } per route.
+    let route = |slot: u64, gsi: u64| {
+        AcpiValue::Package(vec![
+            AcpiValue::Integer((slot << 16) | 0xFFFF),
+            AcpiValue::Integer(0),
+            AcpiValue::Integer(0),
+            AcpiValue::Integer(gsi),
+        ])
+    };
+    assert_eq!(v[10], AcpiValue::Package(vec![route(0, 16), route(1, 17)]));
 }
 
 #[test]

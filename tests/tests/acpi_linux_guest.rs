@@ -32,6 +32,7 @@ fn guest_topology() -> Topology {
             chbcr_base: WINDOW_BASE + WINDOW_SIZE,
             mmio32: None,
             mmio64: None,
+            intx_routes: Vec::new(),
         }],
         windows: vec![CfmwsWindow::new(WINDOW_BASE, WINDOW_SIZE, vec![7])],
         oem: OemIds::default(),

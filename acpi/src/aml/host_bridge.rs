@@ -18,8 +18,8 @@ pub fn host_bridge_name(index: usize) -> String {
 }
 
 /// Encodes `Device (<name>)` for `hb`: `_HID` "ACPI0016", `_CID` {PNP0A08, PNP0A03},
-/// `_UID`, `_SEG`, `_BBN`, `_CRS` (bus range + MMIO windows), the CXL-aware `_OSC` and
-/// the preserve-boot-configuration `_DSM`.
+/// `_UID`, `_SEG`, `_BBN`, `_CRS` (bus range + MMIO windows), the CXL-aware `_OSC`, the
+/// preserve-boot-configuration `_DSM` and, when the bridge routes INTx, `_PRT`.
 ///
 /// `hb` must come from a validated topology (`_CRS` ranges are well formed); `name` must
 /// be a 4-character AML name segment.
@@ -63,15 +63,30 @@ pub fn host_bridge_device(name: &str, hb: &HostBridge) -> Vec<u8> {
     }
     let crs_template = ResourceTemplate::new(resources);
     let crs = Name::new("_CRS".into(), &crs_template);
+    // _PRT: Package { Package { slot << 16 | 0xFFFF, pin, 0 (GSI, no link device), gsi } }
+    let prt_addrs: Vec<u32> = hb
+        .intx_routes
+        .iter()
+        .map(|r| (u32::from(r.device) << 16) | 0xFFFF)
+        .collect();
+    let prt_entries: Vec<Package> = hb
+        .intx_routes
+        .iter()
+        .zip(&prt_addrs)
+        .map(|(r, addr)| Package::new(vec![addr, &r.pin, &0u8, &r.gsi]))
+        .collect();
+    let prt_pkg = Package::new(prt_entries.iter().map(|p| p as &dyn Aml).collect());
+    let prt = Name::new("_PRT".into(), &prt_pkg);
     let osc_bytes = osc_method();
     let osc = Raw(&osc_bytes);
     let dsm_bytes = preserve_config_dsm();
     let dsm = Raw(&dsm_bytes);
 
-    let dev = Device::new(
-        name.into(),
-        vec![&hid, &cid, &uid, &seg, &bbn, &crs, &osc, &dsm],
-    );
+    let mut children: Vec<&dyn Aml> = vec![&hid, &cid, &uid, &seg, &bbn, &crs, &osc, &dsm];
+    if !hb.intx_routes.is_empty() {
+        children.push(&prt);
+    }
+    let dev = Device::new(name.into(), children);
     let mut bytes = Vec::new();
     dev.to_aml_bytes(&mut bytes);
     bytes

@@ -1,5 +1,5 @@
 use super::*;
-use crate::topology::{CfmwsWindow, HostBridge, MmioWindow};
+use crate::topology::{CfmwsWindow, HostBridge, IntxRoute, MmioWindow};
 
 fn topo() -> Topology {
     Topology {
@@ -17,6 +17,18 @@ fn topo() -> Topology {
                 base: 0x40_0000_0000,
                 size: 0x10_0000_0000,
             }),
+            intx_routes: vec![
+                IntxRoute {
+                    device: 0,
+                    pin: 0,
+                    gsi: 16,
+                },
+                IntxRoute {
+                    device: 3,
+                    pin: 0,
+                    gsi: 0x1234_5678,
+                },
+            ],
         }],
         windows: vec![CfmwsWindow::new(0x3_0000_0000, 0x1000_0000, vec![7])],
         ..Default::default()
@@ -65,4 +77,17 @@ fn names_and_validation() {
         Err(TopologyError::EmptyBusRange { uid: 7, .. })
     ));
     assert!(build_ssdt(&t).is_err());
+}
+
+#[test]
+fn prt_lists_each_route_and_is_absent_without_routes() {
+    let t = topo();
+    let aml = cxl_aml(&t).unwrap();
+    assert!(find(&aml, b"_PRT"));
+    // slot 3, all functions: DWordConst 0x0003FFFF; GSI 0x12345678 as DWordConst
+    assert!(find(&aml, &[0x0C, 0xFF, 0xFF, 0x03, 0x00]));
+    assert!(find(&aml, &[0x0C, 0x78, 0x56, 0x34, 0x12]));
+    let mut none = t;
+    none.host_bridges[0].intx_routes.clear();
+    assert!(!find(&cxl_aml(&none).unwrap(), b"_PRT"));
 }

@@ -16,6 +16,7 @@ fn bridge(uid: u32, chbcr_base: u64) -> HostBridge {
         chbcr_base,
         mmio32: None,
         mmio64: None,
+        intx_routes: Vec::new(),
     }
 }
 

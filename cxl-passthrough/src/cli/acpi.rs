@@ -103,6 +103,8 @@ fn topology(args: &AcpiArgs) -> Result<(Topology, Vec<BridgeJson>)> {
             chbcr_base,
             mmio32: None,
             mmio64,
+            // No INTx routing: the VMM that owns the GSIs adds `_PRT` routes.
+            intx_routes: Vec::new(),
         });
         topo.windows
             .push(CfmwsWindow::new(w.base, w.size, vec![uid]));

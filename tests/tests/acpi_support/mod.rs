@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cxl_acpi::{
-    CfmwsWindow, Granularity, HostBridge, MmioWindow, OemIds, Topology, WindowRestrictions,
+    CfmwsWindow, Granularity, HostBridge, IntxRoute, MmioWindow, OemIds, Topology,
+    WindowRestrictions,
 };
 
 /// Prints a skip line nobody can miss.
@@ -59,6 +60,7 @@ pub fn qemu_reference_topology() -> Topology {
         chbcr_base,
         mmio32: None,
         mmio64: None,
+        intx_routes: Vec::new(),
     };
     let window = |base, targets| CfmwsWindow {
         base,
@@ -102,6 +104,18 @@ pub fn passthrough_topology() -> Topology {
                     base: 0x80_0000_0000,
                     size: 0x10_0000_0000,
                 }),
+                intx_routes: vec![
+                    IntxRoute {
+                        device: 0,
+                        pin: 0,
+                        gsi: 16,
+                    },
+                    IntxRoute {
+                        device: 1,
+                        pin: 0,
+                        gsi: 17,
+                    },
+                ],
             },
             HostBridge {
                 uid: 9,
@@ -111,6 +125,7 @@ pub fn passthrough_topology() -> Topology {
                 chbcr_base: 0xfed1_0000,
                 mmio32: None,
                 mmio64: None,
+                intx_routes: Vec::new(),
             },
         ],
         windows: vec![
