@@ -69,7 +69,7 @@ pub fn host_bridge_device(name: &str, hb: &HostBridge) -> Vec<u8> {
         .iter()
         .map(|r| (u32::from(r.device) << 16) | 0xFFFF)
         .collect();
-    let prt_entries: Vec<Package> = hb
+    let prt_entries: Vec<Package<'_>> = hb
         .intx_routes
         .iter()
         .zip(&prt_addrs)
