@@ -183,6 +183,6 @@ for b in $cxldevs; do
 done
 
 stamp flr
-dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0' | while read -r l; do kv dmesg "$l"; done
+dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0|acpi (bios )?(error|warning)|_PRT|irq.*000[1-9]:' | while read -r l; do kv dmesg "$l"; done
 kv l2.done "$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
