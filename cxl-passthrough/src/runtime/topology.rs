@@ -95,6 +95,7 @@ pub fn endpoint_facts(
         regs.read(hdm + r.at(0))
             .map_err(|e| TopologyPlanError::Device(DeviceError::Backend(e)))
     };
+    // On a device (endpoint) decoder the Target List registers hold the DPA Skip.
     let dpa_skip = join_lo_hi(
         skip_read(DecoderReg::TargetListLo)?,
         skip_read(DecoderReg::TargetListHi)?,
