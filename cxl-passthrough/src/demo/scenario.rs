@@ -3,8 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cxl_acpi::topology::Granularity;
-use cxl_acpi::{Chbcr, ChbcrConfig, ChbcrError, CommittedDecoder, chbcr};
+use cxl_acpi::{Chbcr, ChbcrConfig, ChbcrError, chbcr};
 use vm_memory::MmapRegion;
 
 use super::guest::{GuestError, Step, assemble};
@@ -20,7 +19,6 @@ use super::report::{Check, DemoReport, ResetReport, Verdict};
 use super::stubs::NoopDevice;
 use super::verify::{ResetSeen, device_checks};
 use crate::backend::{Backend, ResetKind};
-use crate::plan::topology::TopologyError;
 use crate::plan::{MappedArea, WindowAllocator, WindowError};
 use crate::regs::hdm::DecoderReg;
 use crate::runtime::bar_forward::{BarForward, ForwardedRange};
@@ -247,18 +245,10 @@ fn chbcr_for(p: &Prepared) -> Result<Chbcr, DemoError> {
         source,
     };
     let plan = plan_device_topology(&p.dev, DEMO_ROOT_PORT, &[]).map_err(topology_err)?;
-    let granularity = Granularity::from_bytes(plan.granularity).ok_or_else(|| {
-        topology_err(TopologyPlanError::Topology(TopologyError::Granularity(
-            plan.host_bridge.ig,
-        )))
-    })?;
-    Chbcr::new(ChbcrConfig::Committed(CommittedDecoder {
-        base: plan.host_bridge.base,
-        size: plan.host_bridge.size,
-        granularity,
-        target_port: plan.host_bridge.target_port,
-    }))
-    .map_err(|source| DemoError::Chbcr {
+    let decoder = plan
+        .chbcr_decoder()
+        .map_err(|e| topology_err(TopologyPlanError::Topology(e)))?;
+    Chbcr::new(ChbcrConfig::Committed(decoder)).map_err(|source| DemoError::Chbcr {
         name: p.name.clone(),
         source,
     })

@@ -20,9 +20,10 @@
 //!    Memory_Active, and the decoder's DPA span (skip + size) fits in the ranges.
 //!
 //! The [`TopologyPlan`] carries the values the VMM builds from: the host-bridge decoder
-//! (`cxl_acpi::CommittedDecoder { base, size, granularity, target_port }`) and the Flex
-//! Bus link state for the root port.
+//! ([`TopologyPlan::chbcr_decoder`], a `cxl_acpi::CommittedDecoder`) and the Flex Bus
+//! link state for the root port.
 
+use cxl_acpi::{CommittedDecoder, Granularity};
 use thiserror::Error;
 
 use super::window::{CFMWS_ALIGN, Window};
@@ -183,6 +184,23 @@ pub struct TopologyPlan {
     pub root_port_number: u8,
     /// The device's Flex Bus Port Status (feed to the root port's `device_flex_bus`).
     pub device_flex_bus: FlexBusBits,
+}
+
+impl TopologyPlan {
+    /// The CHBCR's committed decoder 0 as `cxl_acpi` emulates it: the plan's range,
+    /// granularity and target port. The only error is a granularity without a CFMWS
+    /// encoding, which [`plan_topology`] has already ruled out.
+    pub fn chbcr_decoder(&self) -> Result<CommittedDecoder, TopologyError> {
+        let hb = self.host_bridge;
+        let granularity =
+            Granularity::from_bytes(self.granularity).ok_or(TopologyError::Granularity(hb.ig))?;
+        Ok(CommittedDecoder {
+            base: hb.base,
+            size: hb.size,
+            granularity,
+            target_port: hb.target_port,
+        })
+    }
 }
 
 /// One variant per broken invariant.
@@ -452,6 +470,35 @@ mod tests {
         assert_eq!(granularity_bytes(0), Some(256));
         assert_eq!(granularity_bytes(6), Some(16 << 10));
         assert_eq!(granularity_bytes(7), None);
+    }
+
+    #[test]
+    fn chbcr_decoder_refuses_a_granularity_without_encoding() {
+        let hb = HostBridgeDecoder {
+            base: 1 << 32,
+            size: 1 << 28,
+            ig: 7,
+            iw: IW_ONE_WAY,
+            target_port: 1,
+            locked: true,
+        };
+        let plan = |granularity| TopologyPlan {
+            window: Window {
+                base: 1 << 32,
+                size: 1 << 28,
+            },
+            host_bridge: hb,
+            granularity,
+            root_port_number: 1,
+            device_flex_bus: FlexBusBits::new().with_mem(true),
+        };
+        assert_eq!(
+            plan(32 << 10).chbcr_decoder(),
+            Err(TopologyError::Granularity(7))
+        );
+        let d = plan(1024).chbcr_decoder().expect("1 KiB encodes");
+        assert_eq!((d.base, d.size, d.target_port), (1 << 32, 1 << 28, 1));
+        assert_eq!(d.granularity, Granularity::K1);
     }
 
     #[test]

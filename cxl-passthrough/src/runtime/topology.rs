@@ -258,6 +258,11 @@ mod tests {
             assert_eq!(plan.window, w);
             assert_eq!(plan.root_port_number, 3);
             assert_eq!(plan.granularity, 256, "sim decoder IG encoding 0");
+            let d = plan.chbcr_decoder().expect("encodable granularity");
+            assert_eq!(
+                (d.base, d.size, d.granularity.bytes(), d.target_port),
+                (hb.base, hb.size, 256, 3)
+            );
             let fb = plan.device_flex_bus;
             assert!(fb.mem() && fb.io() && fb.flit68_vh(), "{cfg:?}: {fb:?}");
             assert_eq!(fb.cache(), cfg.cache_capable, "{cfg:?}");
