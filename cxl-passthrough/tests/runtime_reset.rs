@@ -7,7 +7,7 @@ mod runtime_common;
 use cxl_passthrough::backend::ResetKind;
 use cxl_passthrough::backend::sim::{Fault, OffsetLayout, SimConfig, SimDevice, SimRevision};
 use cxl_passthrough::runtime::guest_reset::{GuestReset, classify_config_write};
-use cxl_passthrough::runtime::{DeviceError, DeviceState, MemoryHooks};
+use cxl_passthrough::runtime::{DeviceError, DeviceState, HookError, HookStep, MemoryHooks};
 use runtime_common::*;
 use std::sync::Arc;
 
@@ -19,14 +19,14 @@ struct Hooks {
 }
 
 impl MemoryHooks for Hooks {
-    fn quiesce(&mut self) -> Result<(), String> {
+    fn quiesce(&mut self) -> Result<(), HookError> {
         self.calls.push("quiesce");
         Ok(())
     }
-    fn restore(&mut self) -> Result<(), String> {
+    fn restore(&mut self) -> Result<(), HookError> {
         self.calls.push("restore");
         if self.fail_restore {
-            Err("memslot re-add failed".into())
+            Err(HookError::new("memslot re-add failed"))
         } else {
             Ok(())
         }
@@ -129,7 +129,13 @@ fn restore_hook_failure_fences() {
         ..Hooks::default()
     };
     let e = dev.reset(ResetKind::Device, &mut hooks).unwrap_err();
-    assert!(matches!(e, DeviceError::Hook(_)));
+    assert!(matches!(
+        e,
+        DeviceError::Hook {
+            step: HookStep::Restore,
+            ..
+        }
+    ));
     assert!(dev.overlay().is_fenced());
 }
 

@@ -22,7 +22,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegio
 
 use super::guest::{CHECKPOINT_PORT, DONE_PORT, GuestProgram, Record, decode_results};
 use super::layout::{CODE_GPA, LayoutError, PML4_GPA, RESULTS_GPA, RESULTS_SIZE, identity_tables};
-use crate::runtime::MemoryHooks;
+use crate::runtime::{HookError, MemoryHooks};
 use crate::sys::kvm::{SlotError, SlotTable};
 
 /// Exit label for MMIO exits outside every registered region.
@@ -165,15 +165,15 @@ pub struct LabelHooks<'s, 'a> {
 }
 
 impl MemoryHooks for LabelHooks<'_, '_> {
-    fn quiesce(&mut self) -> Result<(), String> {
+    fn quiesce(&mut self) -> Result<(), HookError> {
         for l in self.labels {
-            self.ctl.set_mapped(l, false).map_err(|e| e.to_string())?;
+            self.ctl.set_mapped(l, false).map_err(HookError::new)?;
         }
         Ok(())
     }
-    fn restore(&mut self) -> Result<(), String> {
+    fn restore(&mut self) -> Result<(), HookError> {
         for l in self.labels {
-            self.ctl.set_mapped(l, true).map_err(|e| e.to_string())?;
+            self.ctl.set_mapped(l, true).map_err(HookError::new)?;
         }
         Ok(())
     }

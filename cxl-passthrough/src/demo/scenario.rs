@@ -24,7 +24,7 @@ use crate::regs::hdm::DecoderReg;
 use crate::runtime::bar_forward::{BarForward, ForwardedRange};
 use crate::runtime::probe::{ProbeError, probe};
 use crate::runtime::topology::{TopologyPlanError, plan_device_topology};
-use crate::runtime::{CxlDevice, DecoderState, DeviceError, MemoryHooks};
+use crate::runtime::{CxlDevice, DecoderState, DeviceError, HookError, MemoryHooks};
 use crate::uapi::RevisionChoice;
 
 /// Checkpoint id at which the host resets device 0.
@@ -391,13 +391,13 @@ struct ResetHooks<'s, 'a> {
 }
 
 impl MemoryHooks for ResetHooks<'_, '_> {
-    fn quiesce(&mut self) -> Result<(), String> {
+    fn quiesce(&mut self) -> Result<(), HookError> {
         self.ctl.hooks(&self.labels).quiesce()?;
         self.fenced = self.overlay.is_fenced();
         self.unmapped = self.labels.iter().all(|l| !self.ctl.is_mapped(l));
         Ok(())
     }
-    fn restore(&mut self) -> Result<(), String> {
+    fn restore(&mut self) -> Result<(), HookError> {
         self.ctl.hooks(&self.labels).restore()
     }
 }

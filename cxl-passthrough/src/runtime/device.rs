@@ -64,8 +64,50 @@ pub enum DeviceError {
     #[error("device is fenced after a failed reset: {0}")]
     Fenced(String),
     /// The VMM's memory hook failed.
-    #[error("memory hook: {0}")]
-    Hook(String),
+    #[error("VMM memory hook `{step}` failed")]
+    Hook {
+        /// Which hook: `quiesce` or `restore`.
+        step: HookStep,
+        /// The VMM's error.
+        #[source]
+        source: HookError,
+    },
+}
+
+/// Which [`MemoryHooks`] method failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookStep {
+    /// [`MemoryHooks::quiesce`].
+    Quiesce,
+    /// [`MemoryHooks::restore`].
+    Restore,
+}
+
+impl std::fmt::Display for HookStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Quiesce => "quiesce",
+            Self::Restore => "restore",
+        })
+    }
+}
+
+/// A VMM memory hook's failure: wraps the VMM's own error type.
+///
+/// ```
+/// use cxl_passthrough::runtime::HookError;
+/// let e = HookError::new(std::io::Error::other("memslot busy"));
+/// assert_eq!(std::error::Error::source(&e).map(|s| s.to_string()).as_deref(), Some("memslot busy"));
+/// ```
+#[derive(Debug, Error)]
+#[error("the VMM could not change the device-memory mapping")]
+pub struct HookError(#[source] Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl HookError {
+    /// Wraps the VMM's error (any error type, or a message string).
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Self(source.into())
+    }
 }
 
 /// Lifecycle state.
@@ -84,9 +126,9 @@ pub enum DeviceState {
 /// What the VMM does with the device memory around a reset.
 pub trait MemoryHooks {
     /// Takes the device memory away from the guest (remove the memslot / stop DMA).
-    fn quiesce(&mut self) -> Result<(), String>;
+    fn quiesce(&mut self) -> Result<(), HookError>;
     /// Gives it back after a successful reset and re-lock.
-    fn restore(&mut self) -> Result<(), String>;
+    fn restore(&mut self) -> Result<(), HookError>;
 }
 
 /// Hooks for VMMs that keep nothing mapped across a reset.
@@ -94,10 +136,10 @@ pub trait MemoryHooks {
 pub struct NoHooks;
 
 impl MemoryHooks for NoHooks {
-    fn quiesce(&mut self) -> Result<(), String> {
+    fn quiesce(&mut self) -> Result<(), HookError> {
         Ok(())
     }
-    fn restore(&mut self) -> Result<(), String> {
+    fn restore(&mut self) -> Result<(), HookError> {
         Ok(())
     }
 }
@@ -361,7 +403,10 @@ impl CxlDevice {
         hooks: &mut dyn MemoryHooks,
     ) -> Result<DecoderState, DeviceError> {
         self.fenced_transition(hooks, |hooks| {
-            hooks.quiesce().map_err(DeviceError::Hook)?;
+            hooks.quiesce().map_err(|source| DeviceError::Hook {
+                step: HookStep::Quiesce,
+                source,
+            })?;
             self.backend.reset(kind)?;
             Ok(())
         })
@@ -388,7 +433,10 @@ impl CxlDevice {
         self.overlay.set_fenced(true);
         let result = step(&mut *hooks).and_then(|()| {
             let d = self.lock()?;
-            hooks.restore().map_err(DeviceError::Hook)?;
+            hooks.restore().map_err(|source| DeviceError::Hook {
+                step: HookStep::Restore,
+                source,
+            })?;
             Ok(d)
         });
         match result {

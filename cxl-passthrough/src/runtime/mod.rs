@@ -14,7 +14,7 @@ pub mod topology;
 
 pub use comp_regs::CompRegs;
 pub use desc::DeviceDesc;
-pub use device::{CxlDevice, DeviceError, DeviceState, MemoryHooks, NoHooks};
+pub use device::{CxlDevice, DeviceError, DeviceState, HookError, HookStep, MemoryHooks, NoHooks};
 pub use hdm_lock::{DecoderState, HdmLockError, lock_decoder0, read_decoder0};
 pub use overlay::Overlay;
 
