@@ -69,6 +69,29 @@ proptest! {
         prop_assert_eq!(shadow_decoder0(&s, rev), locked);
         let d = dev.decoder0().unwrap();
         prop_assert!(d.committed && d.locked && d.base == WINDOW_BASE);
+        prop_assert!(d.hdm_enabled, "HDM Decoder Enable cleared by the guest");
+    }
+}
+
+/// A guest that clears HDM Decoder Enable (Global Control, HDM block + 4) in any way a
+/// driver could write it leaves decoding enabled; Poison On Decode Error Enable is the
+/// guest's to change. (Before the fix, every one of these writes disabled decoding.)
+#[test]
+fn guest_cannot_disable_hdm_decoding() {
+    for rev in REVISIONS {
+        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let (dev, _) = device(s.clone());
+        dev.boot().unwrap();
+        let ov = dev.overlay();
+        ov.write(0x1204, &0u32.to_le_bytes());
+        assert!(dev.decoder0().unwrap().hdm_enabled, "{rev:?} dword");
+        ov.write(0x1200, &0u64.to_le_bytes());
+        assert!(dev.decoder0().unwrap().hdm_enabled, "{rev:?} qword");
+        ov.write(0x1204, &1u32.to_le_bytes());
+        let mut b = [0u8; 4];
+        ov.read(0x1204, &mut b);
+        let gc = u32::from_le_bytes(b);
+        assert_eq!(gc & 0b10, 0b10, "{rev:?}: enable kept");
     }
 }
 

@@ -307,3 +307,75 @@ fn mem_enable_under_firmware_config_lock_is_reported_not_fatal() {
         assert!(d.locked);
     }
 }
+
+/// A config region too small for the PCIe extended configuration space is refused at
+/// probe. Before the check, sizes 0, 2, 64 and 255 were accepted, the DVSEC and the
+/// PCIe capability silently vanished and boot "succeeded" without Mem_Enable.
+#[test]
+fn config_region_too_small_for_the_capabilities_is_refused() {
+    use cxl_passthrough::runtime::probe::ProbeError;
+    for rev in REVISIONS {
+        for size in [0u64, 2, 64, 255, 256, 4095] {
+            for kernel in [false, true] {
+                let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+                s.inject(Fault::RegionSize { index: 7, size });
+                let b: Arc<dyn Backend> = if kernel {
+                    kernel_over_sim(s.clone())
+                } else {
+                    s.clone()
+                };
+                match probe(b.as_ref(), RevisionChoice::Auto, PAGE) {
+                    Err(ProbeError::ConfigRegionTooSmall { size: got, need }) => {
+                        assert_eq!((got, need), (size, 4096), "{rev:?}");
+                    }
+                    other => panic!("{rev:?} size {size} kernel={kernel}: {other:?}"),
+                }
+            }
+        }
+        // The full extended space is accepted.
+        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        s.inject(Fault::RegionSize {
+            index: 7,
+            size: 4096,
+        });
+        let desc = probe(s.as_ref(), RevisionChoice::Auto, PAGE).unwrap();
+        assert!(desc.dvsec.is_some() && desc.pcie_cap.is_some());
+    }
+}
+
+/// Config space without the CXL Device DVSEC, or without the PCI Express capability, is
+/// a typed probe error (it used to probe with `dvsec: None` and boot without
+/// Mem_Enable).
+#[test]
+fn config_space_without_dvsec_or_pcie_capability_is_refused() {
+    use cxl_passthrough::backend::sim::ConfigOverride;
+    use cxl_passthrough::runtime::probe::ProbeError;
+    for rev in REVISIONS {
+        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let over = Arc::new(ConfigOverride::new(s.clone(), s.region_offset(7).unwrap()));
+        let honest = over.honest_config().unwrap();
+        // No extended capabilities at all: the chain header at 0x100 reads 0.
+        let mut no_ext = honest.clone();
+        no_ext[0x100..0x104].fill(0);
+        over.serve(Some(no_ext), 0);
+        assert!(
+            matches!(
+                probe(over.as_ref(), RevisionChoice::Auto, PAGE),
+                Err(ProbeError::NoDeviceDvsec)
+            ),
+            "{rev:?}"
+        );
+        // No capability list: Status bit 4 clear and the pointer 0.
+        let mut no_caps = honest.clone();
+        no_caps[0x06] &= !0x10;
+        no_caps[0x34] = 0;
+        over.serve(Some(no_caps), 0);
+        assert!(
+            matches!(
+                probe(over.as_ref(), RevisionChoice::Auto, PAGE),
+                Err(ProbeError::NoPcieCapability)
+            ),
+            "{rev:?}"
+        );
+    }
+}

@@ -89,8 +89,11 @@ pub struct DeviceDesc {
     pub hdm: HdmDesc,
     /// The config-space region.
     pub config: RegionDesc,
-    /// CXL Device DVSEC facts, if the DVSEC is visible.
+    /// CXL Device DVSEC facts. [`probe`](super::probe::probe) refuses a device without
+    /// the DVSEC, so a probed description always has it; `None` only in descriptions
+    /// built by hand.
     pub dvsec: Option<DvsecDesc>,
-    /// Config offset of the PCI Express capability, if present.
+    /// Config offset of the PCI Express capability (always present after
+    /// [`probe`](super::probe::probe), as for `dvsec`).
     pub pcie_cap: Option<u16>,
 }

@@ -14,7 +14,8 @@ use vm_memory::{FileOffset, MmapRegion};
 
 use super::comp_regs::CompRegs;
 use super::desc::DeviceDesc;
-use super::hdm_lock::{DecoderState, HdmLockError, lock_decoder0, read_decoder0};
+use super::desc::Revision;
+use super::hdm_lock::{DecoderLock, DecoderState, HdmLockError, read_decoder0};
 use super::overlay::Overlay;
 use crate::backend::{Backend, BackendError, ResetKind};
 use crate::plan::{BarPlan, BarPlanError, MappedArea, Window, plan_bar};
@@ -44,20 +45,24 @@ pub enum DeviceError {
     )]
     DpaNotMappable(u32),
     /// The BAR could not be planned.
-    #[error("component BAR: {0}")]
+    #[error("planning the component BAR")]
     Bar(#[from] BarPlanError),
     /// Locking decoder 0 failed.
-    #[error("boot-time HDM lock: {0}")]
+    #[error("locking HDM decoder 0 at the window")]
     Lock(#[from] HdmLockError),
+    /// Setting DVSEC Control.Mem_Enable after the lock failed.
+    #[error("setting Mem_Enable in the CXL Device DVSEC Control register")]
+    MemEnable(#[source] BackendError),
     /// A backend operation failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Backend(#[from] BackendError),
     /// Mapping memory failed.
-    #[error("mapping {what}: {source}")]
+    #[error("mapping {what}")]
     Map {
         /// What was being mapped.
         what: String,
         /// The error.
+        #[source]
         source: vm_memory::mmap::MmapRegionError,
     },
     /// The device is fenced after a failed reset.
@@ -152,6 +157,7 @@ pub struct CxlDevice {
     bar_plan: BarPlan,
     overlay: Arc<Overlay>,
     state: Mutex<DeviceState>,
+    decoder_lock: Mutex<DecoderLock>,
 }
 
 impl std::fmt::Debug for CxlDevice {
@@ -215,6 +221,7 @@ impl CxlDevice {
             bar_plan,
             overlay,
             state: Mutex::new(DeviceState::Ready),
+            decoder_lock: Mutex::new(DecoderLock::new()),
         })
     }
 
@@ -252,7 +259,12 @@ impl CxlDevice {
         self.state().clone()
     }
 
-    /// Locks HDM decoder 0 at the window. Call before any vCPU runs; errors are fatal.
+    /// Locks HDM decoder 0 at the window. Call before any vCPU runs.
+    ///
+    /// A failure names the register step that failed and leaves the device retryable:
+    /// once the fault is gone, `boot()` on the same device succeeds (see
+    /// [`super::hdm_lock`]). A fenced device (failed reset) is recovered with
+    /// [`CxlDevice::reset`], not here.
     pub fn boot(&self) -> Result<DecoderState, DeviceError> {
         let mut st = self.state();
         if let DeviceState::Fenced(why) = &*st {
@@ -270,12 +282,16 @@ impl CxlDevice {
     fn lock(&self) -> Result<DecoderState, DeviceError> {
         self.overlay.unprotect_all();
         let regs = self.overlay.comp_regs();
-        let mut d = lock_decoder0(
-            regs,
-            self.desc.hdm.block_offset,
-            self.window.base,
-            self.desc.dpa.size,
-        )?;
+        let mut d = self
+            .decoder_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lock(
+                regs,
+                self.desc.hdm.block_offset,
+                self.window.base,
+                self.desc.dpa.size,
+            )?;
         self.overlay.protect_decoder(0);
         d.mem_enabled = self.enable_mem()?;
         Ok(d)
@@ -293,31 +309,35 @@ impl CxlDevice {
         let at = u64::from(dvsec.offset + off::CONTROL);
         let read = || -> Result<DvsecControl, DeviceError> {
             let mut b = [0u8; 2];
-            let n = self.backend.read(cfg, at, &mut b)?;
+            let n = self
+                .backend
+                .read(cfg, at, &mut b)
+                .map_err(DeviceError::MemEnable)?;
             if n != 2 {
-                return Err(BackendError::Short {
+                return Err(DeviceError::MemEnable(BackendError::Short {
                     op: "DVSEC Control read".into(),
                     done: n,
                     wanted: 2,
-                }
-                .into());
+                }));
             }
             Ok(DvsecControl::from_bits(u16::from_le_bytes(b)))
         };
         let ctl = read()?;
         if !ctl.mem_enable() {
-            let n = self.backend.write(
-                cfg,
-                at,
-                &ctl.with_mem_enable(true).into_bits().to_le_bytes(),
-            )?;
+            let n = self
+                .backend
+                .write(
+                    cfg,
+                    at,
+                    &ctl.with_mem_enable(true).into_bits().to_le_bytes(),
+                )
+                .map_err(DeviceError::MemEnable)?;
             if n != 2 {
-                return Err(BackendError::Short {
+                return Err(DeviceError::MemEnable(BackendError::Short {
                     op: "DVSEC Control write".into(),
                     done: n,
                     wanted: 2,
-                }
-                .into());
+                }));
             }
         }
         let on = read()?.mem_enable();
@@ -408,6 +428,7 @@ impl CxlDevice {
                 source,
             })?;
             self.backend.reset(kind)?;
+            self.hardware_refreshed();
             Ok(())
         })
     }
@@ -419,7 +440,22 @@ impl CxlDevice {
         &self,
         hooks: &mut dyn MemoryHooks,
     ) -> Result<DecoderState, DeviceError> {
-        self.fenced_transition(hooks, |_| Ok(()))
+        self.fenced_transition(hooks, |_| {
+            self.hardware_refreshed();
+            Ok(())
+        })
+    }
+
+    /// After a reset the kernel performed: v2 refreshes its HDM shadow from hardware,
+    /// so the decoder lock's memory of an interrupted attempt no longer applies. v3's
+    /// shadow survives resets, and with it the decommit an interrupted attempt left.
+    fn hardware_refreshed(&self) {
+        if self.desc.revision == Revision::V2 {
+            self.decoder_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .hardware_refreshed();
+        }
     }
 
     /// Runs `step` with the overlay fenced, then re-locks and restores; settles the state.

@@ -4,18 +4,37 @@
 //! vCPU runs. One register sequence is correct under both kernel revisions' shadow rules
 //! (spec §5.1 for v2, §7.4 for v3):
 //!
-//! 1. Read CTRL and SIZE; a decoder that is not COMMITTED is rejected (the kernel only
-//!    backs firmware-committed decoders); SIZE must cover the device memory.
+//! 1. Read CTRL, BASE and SIZE. A decoder that is not COMMITTED is rejected (the kernel
+//!    only backs firmware-committed decoders) unless this [`DecoderLock`] itself left it
+//!    decommitted in an earlier, interrupted attempt (see below); SIZE must cover the
+//!    device memory.
 //! 2. Write CTRL with LOCK, COMMIT (and the read-only bits) clear. v2: a locked decoder
 //!    only loses LOCK (or, unlocked, COMMITTED follows COMMIT = 0); v3: COMMIT = 0
-//!    releases COMMITTED and LOCK. Either way BASE becomes writable.
-//! 3. Write BASE_LO (bits 27:0 clear) and BASE_HI with the window base.
+//!    releases COMMITTED and LOCK. Either way BASE and SIZE become writable.
+//! 3. Write BASE_LO (bits 27:0 clear) and BASE_HI with the window base, SIZE_LO and
+//!    SIZE_HI with the size firmware committed (a no-op unless an interrupted attempt
+//!    or a guest changed it).
 //! 4. Write CTRL = firmware's IG/IW/type/etc. | COMMIT | LOCK. v2: COMMITTED := COMMIT,
 //!    LOCK stored; v3: COMMITTED set.
 //! 5. Enable HDM decoding in Global Control.
 //! 6. Read everything back: BASE = window, SIZE ≥ device memory, COMMITTED and LOCK set,
 //!    ERROR_NOT_COMMITTED clear, HDM Decoder Enable set. Any mismatch is an error.
+//!
+//! # Failures are recoverable
+//!
+//! Every register access names its [`LockStep`] in the error. A failure after step 2
+//! leaves the decoder decommitted in the kernel's shadow, which on v3 survives reset and
+//! reopen. So the lock is made retryable in two ways:
+//! - a best-effort rollback writes back the registers read in step 1 (CTRL, BASE, SIZE)
+//!   and re-commits, so the shadow is as it was even for a later process;
+//! - if the rollback fails too (the fault persists), the [`DecoderLock`] remembers that
+//!   *it* decommitted the decoder and what firmware had committed, and the next attempt
+//!   accepts the uncommitted decoder and re-commits it with firmware's fields. A reset
+//!   that refreshes the kernel's view from hardware (v2) ends that memory
+//!   ([`DecoderLock::hardware_refreshed`]): an uncommitted decoder is then hardware's
+//!   answer, and rejected as before.
 
+use log::{info, warn};
 use thiserror::Error;
 
 use crate::backend::BackendError;
@@ -64,12 +83,60 @@ pub struct DecoderState {
     pub mem_enabled: Option<bool>,
 }
 
+/// A register access of the lock sequence, named in errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockStep {
+    /// Reading decoder 0 (CTRL, BASE, SIZE) and Global Control before programming.
+    ReadDecoder,
+    /// Writing CTRL with COMMIT and LOCK clear.
+    Decommit,
+    /// Writing BASE_LO.
+    BaseLo,
+    /// Writing BASE_HI.
+    BaseHi,
+    /// Writing SIZE_LO.
+    SizeLo,
+    /// Writing SIZE_HI.
+    SizeHi,
+    /// Writing CTRL with COMMIT and LOCK set.
+    Commit,
+    /// Reading Global Control before enabling decoding.
+    ReadGlobalControl,
+    /// Writing Global Control with HDM Decoder Enable.
+    HdmEnable,
+    /// Reading decoder 0 back after programming.
+    ReadBack,
+}
+
+impl std::fmt::Display for LockStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ReadDecoder => "reading decoder 0",
+            Self::Decommit => "decommitting (CTRL write, COMMIT=0 LOCK=0)",
+            Self::BaseLo => "writing BASE_LO",
+            Self::BaseHi => "writing BASE_HI",
+            Self::SizeLo => "writing SIZE_LO",
+            Self::SizeHi => "writing SIZE_HI",
+            Self::Commit => "committing (CTRL write, COMMIT=1 LOCK=1)",
+            Self::ReadGlobalControl => "reading HDM Decoder Global Control",
+            Self::HdmEnable => "setting HDM Decoder Enable in Global Control",
+            Self::ReadBack => "reading decoder 0 back",
+        })
+    }
+}
+
 /// Why the boot-time lock failed.
 #[derive(Debug, Error)]
 pub enum HdmLockError {
     /// A register access failed.
-    #[error("HDM register access failed: {0}")]
-    Io(#[from] BackendError),
+    #[error("HDM decoder 0 lock failed at step: {step}")]
+    Step {
+        /// The access that failed.
+        step: LockStep,
+        /// The backend's error.
+        #[source]
+        source: BackendError,
+    },
     /// Decoder 0 was not committed by firmware.
     #[error(
         "HDM decoder 0 is not firmware-committed (CTRL {ctrl:#010x}); only firmware-committed devices are \
@@ -91,8 +158,36 @@ pub enum HdmLockError {
         dpa: u64,
     },
     /// Read-back did not show the programmed state.
-    #[error("HDM decoder 0 read-back mismatch after locking: {0:?}")]
-    Verify(DecoderState),
+    #[error(
+        "HDM decoder 0 read back after locking: {problem} (base {:#x}, size {:#x}, CTRL {:#010x}, HDM Decoder \
+         Enable {})",
+        state.base, state.size, state.ctrl, state.hdm_enabled
+    )]
+    Verify {
+        /// What was read back.
+        state: DecoderState,
+        /// The first check that failed.
+        problem: &'static str,
+    },
+}
+
+/// The first read-back check that `after` fails, if any.
+fn verify(after: &DecoderState, window_base: u64, dpa_size: u64) -> Option<&'static str> {
+    if after.base != window_base {
+        Some("BASE is not the window base")
+    } else if after.size < dpa_size {
+        Some("SIZE is smaller than the device memory")
+    } else if !after.committed {
+        Some("COMMITTED is clear")
+    } else if !after.locked {
+        Some("LOCK is clear")
+    } else if after.error_not_committed {
+        Some("ERROR_NOT_COMMITTED is set")
+    } else if !after.hdm_enabled {
+        Some("HDM Decoder Enable is clear")
+    } else {
+        None
+    }
 }
 
 /// Reads decoder 0 (at HDM block offset `hdm`) and Global Control.
@@ -114,55 +209,204 @@ pub fn read_decoder0(io: &impl DwordIo, hdm: u64) -> Result<DecoderState, Backen
     })
 }
 
-/// Programs decoder 0 at `window_base`, commits and locks it, and verifies by read-back.
+/// Decoder 0's registers as a lock attempt found them before changing anything: what a
+/// rollback restores, and whose fields (IG/IW/type, SIZE) the lock commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirmwareDecoder {
+    /// CTRL as read.
+    pub ctrl: u32,
+    /// BASE as read.
+    pub base: u64,
+    /// SIZE as read.
+    pub size: u64,
+}
+
+impl FirmwareDecoder {
+    /// CTRL with COMMIT, COMMITTED, LOCK and ERROR_NOT_COMMITTED clear (and reserved bits).
+    fn fields(&self) -> u32 {
+        DecoderCtrl::from_bits(self.ctrl)
+            .with_lock_on_commit(false)
+            .with_commit(false)
+            .with_committed(false)
+            .with_error_not_committed(false)
+            .into_bits()
+            & !DecoderCtrl::RESERVED
+    }
+}
+
+/// The boot-time lock of decoder 0 for one device, remembering across attempts what it
+/// did (see the module docs: a failed attempt never leaves a device that a retry refuses).
+#[derive(Debug, Default)]
+pub struct DecoderLock {
+    /// Set while an attempt has decommitted decoder 0 and not committed it again: the
+    /// registers firmware had committed.
+    interrupted: Option<FirmwareDecoder>,
+}
+
+impl DecoderLock {
+    /// A lock with no history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether an earlier attempt left decoder 0 decommitted (and could not roll back).
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.is_some()
+    }
+
+    /// The kernel's register view was refreshed from hardware (v2: at reset and open),
+    /// so an uncommitted decoder is hardware's answer, not a leftover of ours.
+    pub fn hardware_refreshed(&mut self) {
+        self.interrupted = None;
+    }
+
+    /// Programs decoder 0 at `window_base`, commits and locks it, and verifies by
+    /// read-back. On failure the registers are rolled back when possible, and a later
+    /// call can always resume (see the module docs).
+    pub fn lock(
+        &mut self,
+        io: &impl DwordIo,
+        hdm: u64,
+        window_base: u64,
+        dpa_size: u64,
+    ) -> Result<DecoderState, HdmLockError> {
+        if window_base & u64::from(HDM_LO_RESERVED_MASK) != 0 {
+            return Err(HdmLockError::Misaligned(window_base));
+        }
+        let step = |step: LockStep| move |source| HdmLockError::Step { step, source };
+        let before = read_decoder0(io, hdm).map_err(step(LockStep::ReadDecoder))?;
+        let current = FirmwareDecoder {
+            ctrl: before.ctrl,
+            base: before.base,
+            size: before.size,
+        };
+        let fw = match self.interrupted {
+            _ if before.committed => current,
+            Some(fw) => {
+                info!(
+                    "cxl: decoder 0 is decommitted by an earlier interrupted lock; re-committing firmware's \
+                     decoder (CTRL {:#010x}, size {:#x})",
+                    fw.ctrl, fw.size
+                );
+                fw
+            }
+            None => return Err(HdmLockError::NotCommitted { ctrl: before.ctrl }),
+        };
+        if fw.size < dpa_size {
+            return Err(HdmLockError::TooSmall {
+                decoder: fw.size,
+                dpa: dpa_size,
+            });
+        }
+        // From the first write on, the decoder may be decommitted: remember firmware's
+        // decoder until a commit is verified.
+        self.interrupted = Some(fw);
+        let result = program(io, hdm, fw, window_base, dpa_size);
+        match &result {
+            Ok(_) => self.interrupted = None,
+            Err(e) => {
+                // Restore what was there before this attempt, unless that was already
+                // a leftover (then there is nothing better to restore).
+                let restore = if before.committed { current } else { fw };
+                match rollback(io, hdm, restore, before.locked) {
+                    Ok(()) => {
+                        warn!("cxl: HDM decoder 0 lock failed ({e}); registers rolled back");
+                        self.interrupted = None;
+                    }
+                    Err(r) => warn!(
+                        "cxl: HDM decoder 0 lock failed ({e}) and the rollback failed too ({r}); the next \
+                         attempt re-commits firmware's decoder"
+                    ),
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Programs decoder 0 with firmware's fields at `window_base` (steps 2-6).
+fn program(
+    io: &impl DwordIo,
+    hdm: u64,
+    fw: FirmwareDecoder,
+    window_base: u64,
+    dpa_size: u64,
+) -> Result<DecoderState, HdmLockError> {
+    let step = |step: LockStep| move |source| HdmLockError::Step { step, source };
+    let reg = |r: DecoderReg| hdm + r.at(0);
+    let fields = fw.fields();
+    io.write(reg(DecoderReg::Ctrl), fields)
+        .map_err(step(LockStep::Decommit))?;
+    let (lo, hi) = split_lo_hi(window_base);
+    io.write(reg(DecoderReg::BaseLo), lo)
+        .map_err(step(LockStep::BaseLo))?;
+    io.write(reg(DecoderReg::BaseHi), hi)
+        .map_err(step(LockStep::BaseHi))?;
+    let (lo, hi) = split_lo_hi(fw.size);
+    io.write(reg(DecoderReg::SizeLo), lo)
+        .map_err(step(LockStep::SizeLo))?;
+    io.write(reg(DecoderReg::SizeHi), hi)
+        .map_err(step(LockStep::SizeHi))?;
+    let commit = DecoderCtrl::from_bits(fields)
+        .with_commit(true)
+        .with_lock_on_commit(true);
+    io.write(reg(DecoderReg::Ctrl), commit.into_bits())
+        .map_err(step(LockStep::Commit))?;
+    let gc = io
+        .read(hdm + HDM_GLOBAL_CONTROL)
+        .map_err(step(LockStep::ReadGlobalControl))?;
+    let gc = HdmGlobalControl::from_bits(gc).with_hdm_decoder_enable(true);
+    io.write(hdm + HDM_GLOBAL_CONTROL, gc.into_bits())
+        .map_err(step(LockStep::HdmEnable))?;
+    let after = read_decoder0(io, hdm).map_err(step(LockStep::ReadBack))?;
+    match verify(&after, window_base, dpa_size) {
+        None => Ok(after),
+        Some(problem) => Err(HdmLockError::Verify {
+            state: after,
+            problem,
+        }),
+    }
+}
+
+/// Writes `to` back (decommit, BASE, SIZE, commit with LOCK as it was) and checks it
+/// is committed again.
+fn rollback(
+    io: &impl DwordIo,
+    hdm: u64,
+    to: FirmwareDecoder,
+    locked: bool,
+) -> Result<(), BackendError> {
+    let reg = |r: DecoderReg| hdm + r.at(0);
+    let fields = to.fields();
+    io.write(reg(DecoderReg::Ctrl), fields)?;
+    let (lo, hi) = split_lo_hi(to.base);
+    io.write(reg(DecoderReg::BaseLo), lo)?;
+    io.write(reg(DecoderReg::BaseHi), hi)?;
+    let (lo, hi) = split_lo_hi(to.size);
+    io.write(reg(DecoderReg::SizeLo), lo)?;
+    io.write(reg(DecoderReg::SizeHi), hi)?;
+    let commit = DecoderCtrl::from_bits(fields)
+        .with_commit(true)
+        .with_lock_on_commit(locked);
+    io.write(reg(DecoderReg::Ctrl), commit.into_bits())?;
+    let back = read_decoder0(io, hdm)?;
+    if back.committed && back.size == to.size {
+        Ok(())
+    } else {
+        Err(BackendError::Invalid(format!(
+            "decoder 0 not committed after rollback (CTRL {:#010x})",
+            back.ctrl
+        )))
+    }
+}
+
+/// Programs decoder 0 at `window_base`, commits and locks it, and verifies by read-back:
+/// one attempt of a fresh [`DecoderLock`] (no memory of earlier attempts).
 pub fn lock_decoder0(
     io: &impl DwordIo,
     hdm: u64,
     window_base: u64,
     dpa_size: u64,
 ) -> Result<DecoderState, HdmLockError> {
-    if window_base & u64::from(HDM_LO_RESERVED_MASK) != 0 {
-        return Err(HdmLockError::Misaligned(window_base));
-    }
-    let reg = |r: DecoderReg| hdm + r.at(0);
-    let before = read_decoder0(io, hdm)?;
-    if !before.committed {
-        return Err(HdmLockError::NotCommitted { ctrl: before.ctrl });
-    }
-    if before.size < dpa_size {
-        return Err(HdmLockError::TooSmall {
-            decoder: before.size,
-            dpa: dpa_size,
-        });
-    }
-    let fw = DecoderCtrl::from_bits(before.ctrl)
-        .with_lock_on_commit(false)
-        .with_commit(false)
-        .with_committed(false)
-        .with_error_not_committed(false);
-    let fw_bits = fw.into_bits() & !DecoderCtrl::RESERVED;
-    io.write(reg(DecoderReg::Ctrl), fw_bits)?;
-    let (lo, hi) = split_lo_hi(window_base);
-    io.write(reg(DecoderReg::BaseLo), lo)?;
-    io.write(reg(DecoderReg::BaseHi), hi)?;
-    let commit = DecoderCtrl::from_bits(fw_bits)
-        .with_commit(true)
-        .with_lock_on_commit(true);
-    io.write(reg(DecoderReg::Ctrl), commit.into_bits())?;
-    let gc = HdmGlobalControl::from_bits(io.read(hdm + HDM_GLOBAL_CONTROL)?)
-        .with_hdm_decoder_enable(true);
-    io.write(hdm + HDM_GLOBAL_CONTROL, gc.into_bits())?;
-
-    let after = read_decoder0(io, hdm)?;
-    let ok = after.base == window_base
-        && after.size >= dpa_size
-        && after.committed
-        && after.locked
-        && !after.error_not_committed
-        && after.hdm_enabled;
-    if ok {
-        Ok(after)
-    } else {
-        Err(HdmLockError::Verify(after))
-    }
+    DecoderLock::new().lock(io, hdm, window_base, dpa_size)
 }

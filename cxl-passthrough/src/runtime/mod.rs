@@ -15,7 +15,10 @@ pub mod topology;
 pub use comp_regs::CompRegs;
 pub use desc::DeviceDesc;
 pub use device::{CxlDevice, DeviceError, DeviceState, HookError, HookStep, MemoryHooks, NoHooks};
-pub use hdm_lock::{DecoderState, HdmLockError, lock_decoder0, read_decoder0};
+pub use hdm_lock::{
+    DecoderLock, DecoderState, FirmwareDecoder, HdmLockError, LockStep, lock_decoder0,
+    read_decoder0,
+};
 pub use overlay::Overlay;
 
 #[cfg(test)]

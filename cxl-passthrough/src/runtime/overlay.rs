@@ -10,6 +10,10 @@
 //! - decoders the VMM locked at boot are protected: guest writes to their registers are
 //!   dropped, because neither kernel revision enforces Lock-On-Commit against a guest
 //!   (v2 lets a LOCK=0 write unlock, v3 lets COMMIT=0 decommit);
+//! - while a decoder is protected, HDM Decoder Global Control keeps HDM Decoder Enable
+//!   set: a guest write that clears it is applied with the bit set (the guest's
+//!   Poison On Decode Error Enable and the other bits go through as written), because
+//!   the locked decoder only decodes while decoding is enabled;
 //! - while fenced (reset in progress or failed) reads are all-ones and writes dropped;
 //! - backend errors give all-ones / a dropped write and a rate-limited log line.
 //!
@@ -24,7 +28,7 @@ use super::comp_regs::{CompRegs, Slot};
 use super::ratelimit::RateLimit;
 use crate::backend::BackendError;
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
-use crate::regs::hdm::{HDM_DECODER_STRIDE, HDM_DECODER0};
+use crate::regs::hdm::{HDM_DECODER_STRIDE, HDM_DECODER0, HDM_GLOBAL_CONTROL, HdmGlobalControl};
 
 /// Counters a VMM can export. Only the slow paths count (successful accesses are
 /// counted by the VMM's exit accounting), so the hot path has no atomic read-modify-write.
@@ -133,11 +137,23 @@ impl Overlay {
         }
     }
 
-    fn write_dword(&self, offset: u64, value: u32) {
+    fn write_dword(&self, offset: u64, mut value: u32) {
         if let Some(n) = self.decoder_of(offset)
             && self.locked.load(Ordering::SeqCst) & (1 << n) != 0
         {
             return self.drop_write(offset, 4, "decoder locked");
+        }
+        if offset == self.hdm_offset + HDM_GLOBAL_CONTROL && self.locked.load(Ordering::SeqCst) != 0
+        {
+            let gc = HdmGlobalControl::from_bits(value);
+            if !gc.hdm_decoder_enable() {
+                if let Some(n) = self.drops_log.hit() {
+                    log::debug!(
+                        "cxl overlay: guest cleared HDM Decoder Enable; kept set (decoder locked) [#{n}]"
+                    );
+                }
+                value = gc.with_hdm_decoder_enable(true).into_bits();
+            }
         }
         let Slot::Region(r) = self.regs.slot(offset) else {
             return self.drop_write(offset, 4, "outside COMP_REGS");

@@ -41,7 +41,32 @@ pub enum ProbeError {
     /// The config-space DVSEC walk failed.
     #[error("config space: {0}")]
     Config(String),
+    /// The kernel's config region cannot hold the PCIe extended configuration space,
+    /// where a CXL device's DVSECs live.
+    #[error(
+        "the kernel reports a config region of {size} bytes; a CXL device needs the whole PCIe extended \
+         configuration space ({need} bytes) for its CXL DVSECs and PCI Express capability"
+    )]
+    ConfigRegionTooSmall {
+        /// Reported size.
+        size: u64,
+        /// Required size.
+        need: u64,
+    },
+    /// The config space has no CXL Device DVSEC (Vendor 0x1E98, ID 0).
+    #[error(
+        "config space has no CXL Device DVSEC (vendor 0x1e98, ID 0): the kernel hides it or the device is not \
+         a CXL device; without it Mem_Enable cannot be set"
+    )]
+    NoDeviceDvsec,
+    /// The config space has no PCI Express capability.
+    #[error("config space has no PCI Express capability: a CXL device is a PCIe function")]
+    NoPcieCapability,
 }
+
+/// Size of the PCIe extended configuration space: the least config region a CXL device
+/// can have.
+pub const PCIE_CONFIG_SPACE_SIZE: u64 = 4096;
 
 /// Probes a device through `backend`.
 pub fn probe(
@@ -71,7 +96,16 @@ pub fn probe(
         .map_err(|e: WalkError<BackendError>| ProbeError::Walk(e.to_string()))?;
 
     let config = region(CONFIG_REGION_INDEX)?;
+    if config.size < PCIE_CONFIG_SPACE_SIZE {
+        return Err(ProbeError::ConfigRegionTooSmall {
+            size: config.size,
+            need: PCIE_CONFIG_SPACE_SIZE,
+        });
+    }
     let dvsec = read_dvsec(backend, config.offset, config.size)?;
+    if dvsec.is_none() {
+        return Err(ProbeError::NoDeviceDvsec);
+    }
     let cfg = (config.offset, config.size);
     let pcie_cap = match find_cap(
         |o| config_read::<1>(backend, cfg, o).map(|b| b[0]),
@@ -81,6 +115,9 @@ pub fn probe(
         Err(ExtCapError::Read { source, .. }) => return Err(source.into()),
         Err(e) => return Err(ProbeError::Config(e.to_string())),
     };
+    if pcie_cap.is_none() {
+        return Err(ProbeError::NoPcieCapability);
+    }
 
     let revision = match layout.revision {
         UapiRevision::V2 => Revision::V2,

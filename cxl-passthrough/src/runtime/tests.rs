@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::comp_regs::CompRegs;
-use super::hdm_lock::{HdmLockError, lock_decoder0};
+use super::hdm_lock::{DecoderLock, HdmLockError, LockStep, lock_decoder0};
 use super::overlay::Overlay;
 use crate::backend::{Backend, BackendError, MmapSource, ResetKind, Result};
 use crate::regs::hdm::{DecoderCtrl, DecoderReg};
@@ -154,6 +154,15 @@ fn locked_decoder_and_fence_are_enforced() {
     assert!(fake.log.lock().unwrap().is_empty());
     ov.write(0x1204, &2u32.to_le_bytes()); // global control is not a decoder register
     assert_eq!(fake.get(0x204), 2);
+    // ...but HDM Decoder Enable stays set while a decoder is locked; the other bits
+    // (Poison On Decode Error Enable) are the guest's.
+    ov.write(0x1204, &0u32.to_le_bytes());
+    assert_eq!(fake.get(0x204), 2);
+    ov.write(0x1204, &1u32.to_le_bytes());
+    assert_eq!(fake.get(0x204), 3);
+    ov.write(0x1200, &(1u64 << 32).to_le_bytes()); // 8-byte write over cap + control
+    assert_eq!(fake.get(0x204), 3);
+    ov.write(0x1204, &2u32.to_le_bytes());
     ov.set_fenced(true);
     let mut b = [0u8; 4];
     ov.read(0x1000, &mut b);
@@ -175,13 +184,33 @@ fn backend_errors_read_all_ones_and_drop_writes() {
     assert_eq!(ov.stats.errors.load(Ordering::Relaxed), 2);
 }
 
-/// Plain register file with hardware-like COMMIT → COMMITTED.
-struct Hw(Arc<Fake>);
+/// Plain register file with hardware-like COMMIT → COMMITTED; `fail_write` makes the
+/// n-th write from now on (1-based) fail, `fail_all` every write.
+struct Hw(Arc<Fake>, std::sync::atomic::AtomicU32, AtomicBool);
+impl Hw {
+    fn new(f: Arc<Fake>) -> Self {
+        Self(f, 0.into(), false.into())
+    }
+    fn fail_write(&self, n: u32) {
+        self.1.store(n, Ordering::SeqCst);
+    }
+}
 impl super::hdm_lock::DwordIo for Hw {
     fn read(&self, o: u64) -> std::result::Result<u32, BackendError> {
         Ok(self.0.get(o))
     }
     fn write(&self, o: u64, v: u32) -> std::result::Result<(), BackendError> {
+        if self.2.load(Ordering::SeqCst) {
+            return Err(BackendError::errno("pwrite", libc::EIO));
+        }
+        match self.1.load(Ordering::SeqCst) {
+            0 => {}
+            1 => {
+                self.1.store(0, Ordering::SeqCst);
+                return Err(BackendError::errno("pwrite", libc::EIO));
+            }
+            n => self.1.store(n - 1, Ordering::SeqCst),
+        }
         let v = if o == 0x20 {
             DecoderCtrl::from_bits(v)
                 .with_committed(v & (1 << 9) != 0)
@@ -196,7 +225,7 @@ impl super::hdm_lock::DwordIo for Hw {
 
 #[test]
 fn lock_sequence_programs_and_verifies() {
-    let hw = Hw(Fake::new(0x30 / 4));
+    let hw = Hw::new(Fake::new(0x30 / 4));
     let g = 256u64 << 20;
     hw.0.set(0x18, 0x2000_0000); // size 512 MiB
     hw.0.set(
@@ -223,4 +252,148 @@ fn lock_sequence_programs_and_verifies() {
         lock_decoder0(&hw, 0, 0x3_1000_0000, g),
         Err(HdmLockError::NotCommitted { .. })
     ));
+}
+
+fn committed_hw() -> Hw {
+    let hw = Hw::new(Fake::new(0x30 / 4));
+    hw.0.set(0x18, 0x2000_0000); // size 512 MiB
+    hw.0.set(
+        0x20,
+        DecoderCtrl::new()
+            .with_ig(2)
+            .with_commit(true)
+            .with_committed(true)
+            .into_bits(),
+    );
+    hw
+}
+
+#[test]
+fn each_failed_write_names_its_step_and_is_rolled_back() {
+    let g = 256u64 << 20;
+    let steps = [
+        LockStep::Decommit,
+        LockStep::BaseLo,
+        LockStep::BaseHi,
+        LockStep::SizeLo,
+        LockStep::SizeHi,
+        LockStep::Commit,
+        LockStep::HdmEnable,
+    ];
+    for (i, want) in steps.into_iter().enumerate() {
+        let hw = committed_hw();
+        let fw = hw.0.get(0x20);
+        hw.fail_write(i as u32 + 1);
+        let mut lock = DecoderLock::new();
+        match lock.lock(&hw, 0, 0x3_1000_0000, 2 * g) {
+            Err(HdmLockError::Step { step, .. }) => assert_eq!(step, want),
+            other => panic!("write {i}: {other:?}"),
+        }
+        // Rolled back: committed again with firmware's fields, base as before.
+        assert_eq!(hw.0.get(0x20), fw, "{want}");
+        assert_eq!(hw.0.get(0x10), 0, "{want}");
+        assert!(!lock.is_interrupted(), "{want}");
+        let st = lock.lock(&hw, 0, 0x3_1000_0000, 2 * g).unwrap();
+        assert!(
+            st.committed && st.locked && st.base == 0x3_1000_0000,
+            "{want}"
+        );
+        assert_eq!(DecoderCtrl::from_bits(st.ctrl).ig(), 2, "{want}");
+    }
+}
+
+#[test]
+fn interrupted_lock_resumes_and_a_fresh_lock_refuses() {
+    let g = 256u64 << 20;
+    let hw = committed_hw();
+    hw.2.store(true, Ordering::SeqCst);
+    let mut lock = DecoderLock::new();
+    // Every write fails: the decommit itself fails, nothing changed, nothing to resume.
+    assert!(lock.lock(&hw, 0, 0x3_1000_0000, 2 * g).is_err());
+    hw.2.store(false, Ordering::SeqCst);
+    // Decommitted by a partial attempt whose rollback could not run: fail from the 2nd
+    // write on by letting the first through, then failing all.
+    hw.fail_write(2);
+    let hw2 = &hw;
+    let r = lock.lock(hw2, 0, 0x3_1000_0000, 2 * g);
+    assert!(
+        matches!(
+            r,
+            Err(HdmLockError::Step {
+                step: LockStep::BaseLo,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // The rollback ran (writes work again), so simulate a failed rollback instead:
+    hw.0.set(
+        0x20,
+        DecoderCtrl::from_bits(hw.0.get(0x20))
+            .with_commit(false)
+            .with_committed(false)
+            .into_bits(),
+    );
+    let mut interrupted = DecoderLock::new();
+    assert!(matches!(
+        interrupted.lock(&hw, 0, 0x3_1000_0000, 2 * g),
+        Err(HdmLockError::NotCommitted { .. })
+    ));
+    // A lock that decommitted it itself resumes.
+    let hw = committed_hw();
+    hw.2.store(true, Ordering::SeqCst);
+    let mut lock = DecoderLock::new();
+    hw.fail_write(0);
+    // Let the decommit through (write 1 ok), then fail everything including rollback.
+    struct AfterFirst<'a>(&'a Hw, std::sync::atomic::AtomicU32);
+    impl super::hdm_lock::DwordIo for AfterFirst<'_> {
+        fn read(&self, o: u64) -> std::result::Result<u32, BackendError> {
+            self.0.read(o)
+        }
+        fn write(&self, o: u64, v: u32) -> std::result::Result<(), BackendError> {
+            if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.0.2.store(false, Ordering::SeqCst);
+                let r = self.0.write(o, v);
+                self.0.2.store(true, Ordering::SeqCst);
+                r
+            } else {
+                self.0.write(o, v)
+            }
+        }
+    }
+    let io = AfterFirst(&hw, 0.into());
+    assert!(lock.lock(&io, 0, 0x3_1000_0000, 2 * g).is_err());
+    assert!(!DecoderCtrl::from_bits(hw.0.get(0x20)).committed());
+    assert!(lock.is_interrupted());
+    hw.2.store(false, Ordering::SeqCst);
+    let st = lock.lock(&hw, 0, 0x3_1000_0000, 2 * g).unwrap();
+    assert!(st.committed && st.locked && st.base == 0x3_1000_0000);
+    assert_eq!(st.size, 0x2000_0000);
+    assert!(!lock.is_interrupted());
+    // ...unless the kernel refreshed its view from hardware meanwhile.
+    hw.2.store(true, Ordering::SeqCst);
+    let io = AfterFirst(&hw, 0.into());
+    assert!(lock.lock(&io, 0, 0x3_1000_0000, 2 * g).is_err());
+    hw.2.store(false, Ordering::SeqCst);
+    lock.hardware_refreshed();
+    assert!(matches!(
+        lock.lock(&hw, 0, 0x3_1000_0000, 2 * g),
+        Err(HdmLockError::NotCommitted { .. })
+    ));
+}
+
+#[test]
+fn read_back_mismatch_names_the_check() {
+    struct NoLock(Hw);
+    impl super::hdm_lock::DwordIo for NoLock {
+        fn read(&self, o: u64) -> std::result::Result<u32, BackendError> {
+            self.0.read(o)
+        }
+        fn write(&self, o: u64, v: u32) -> std::result::Result<(), BackendError> {
+            self.0.write(o, if o == 0x20 { v & !(1 << 8) } else { v })
+        }
+    }
+    let io = NoLock(committed_hw());
+    let e = lock_decoder0(&io, 0, 0x3_1000_0000, 256 << 20).unwrap_err();
+    assert!(e.to_string().contains("LOCK is clear"), "{e}");
 }

@@ -7,6 +7,8 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod armed;
+
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::KernelBackend;
 use cxl_passthrough::backend::sim::{OffsetLayout, SimConfig, SimDevice, SimRevision, Topology};
