@@ -108,7 +108,9 @@ fn persistent_fault_at_every_lock_step_is_recoverable() {
                 if let Err(e) = &first {
                     let msg = chain(e);
                     assert!(
-                        msg.contains("failed at step") || msg.contains("Mem_Enable"),
+                        msg.contains("failed at step")
+                            || msg.contains("Mem_Enable")
+                            || msg.contains("device memory is not accessible"),
                         "{what}: error does not name the step: {msg}"
                     );
                 }

@@ -114,7 +114,13 @@ fn decoder_not_recommitted_after_reset_is_reported_and_fenced() {
     let e = dev
         .reset(ResetKind::Device, &mut Hooks::default())
         .unwrap_err();
-    assert!(e.to_string().contains("not firmware-committed"), "{e}");
+    assert!(
+        matches!(
+            e,
+            DeviceError::Lock(cxl_passthrough::runtime::HdmLockError::NotCommitted { .. })
+        ),
+        "{e:?}"
+    );
     assert!(matches!(dev.current_state(), DeviceState::Fenced(_)));
     assert!(!s.dpa_active());
 }

@@ -50,6 +50,13 @@ pub enum DeviceError {
     /// Locking decoder 0 failed.
     #[error("locking HDM decoder 0 at the window")]
     Lock(#[from] HdmLockError),
+    /// Device memory cannot be read after the lock (v2 keeps its DPA region inactive
+    /// after a failed reset: the guest would fault on every access).
+    #[error(
+        "device memory is not accessible after locking decoder 0 (the kernel keeps the DPA region inactive, \
+         e.g. after a failed reset); a VFIO reset of the device recovers it"
+    )]
+    DpaInactive(#[source] BackendError),
     /// Setting DVSEC Control.Mem_Enable after the lock failed.
     #[error("setting Mem_Enable in the CXL Device DVSEC Control register")]
     MemEnable(#[source] BackendError),
@@ -294,7 +301,23 @@ impl CxlDevice {
             )?;
         self.overlay.protect_decoder(0);
         d.mem_enabled = self.enable_mem()?;
+        self.check_dpa_live()?;
         Ok(d)
+    }
+
+    /// Reads one byte of device memory through the kernel (not the mapping, which
+    /// would fault): v2 answers EIO while its DPA region is inactive.
+    fn check_dpa_live(&self) -> Result<(), DeviceError> {
+        let mut b = [0u8; 1];
+        match self.backend.read(self.desc.dpa.file_offset, 0, &mut b) {
+            Ok(1) => Ok(()),
+            Ok(n) => Err(DeviceError::DpaInactive(BackendError::Short {
+                op: "DPA region read".into(),
+                done: n,
+                wanted: 1,
+            })),
+            Err(e) => Err(DeviceError::DpaInactive(e)),
+        }
     }
 
     /// Sets DVSEC Control.Mem_Enable as a guest's CXL driver expects after HDM decoding
