@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use cxl_passthrough::demo::{DemoDevice, DemoOptions, RunOptions, run, sim_devices};
+use cxl_passthrough::demo::{DemoDevice, DemoOptions, RunOptions, run};
 
 use super::device::DeviceOpts;
 
@@ -52,7 +52,18 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
             backend,
         }]
     } else {
-        sim_devices(args.count, &args.device.sim_config())?
+        (0..args.count)
+            .map(|i| {
+                let (backend, _) = args
+                    .device
+                    .open()
+                    .with_context(|| format!("simulated device {i}"))?;
+                Ok(DemoDevice {
+                    name: format!("dev{i}"),
+                    backend,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
     };
     let report = run(RunOptions {
         devices,

@@ -44,7 +44,7 @@ pub enum OpenError {
     #[error("{0}")]
     BadAnswer(String),
     /// Any other failure, with the operation and the OS error.
-    #[error("{op}: {source}")]
+    #[error("{op} failed")]
     Io {
         /// What was attempted.
         op: String,
