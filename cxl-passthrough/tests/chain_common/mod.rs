@@ -4,7 +4,17 @@
 
 use std::error::Error;
 
-use cxl_passthrough::errors::messages;
+/// The message of `e` and of each error of its source chain, outermost first (walked
+/// here rather than with the library's own helper, which is under test).
+pub fn messages(e: &(dyn Error + 'static)) -> Vec<String> {
+    let mut out = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push(s.to_string());
+        next = s.source();
+    }
+    out
+}
 
 /// Walks `e`'s source chain and asserts that no error's message contains the message of
 /// its source (which a chain printer would then print twice) and that no message
