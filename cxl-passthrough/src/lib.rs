@@ -15,6 +15,7 @@
 
 pub mod backend;
 pub mod demo;
+pub mod errors;
 pub mod plan;
 pub mod regs;
 pub mod rootport;

@@ -18,7 +18,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum BackendError {
     /// An ioctl or file operation failed.
-    #[error("{op} failed: {source}")]
+    #[error("{op} failed")]
     Io {
         /// What was attempted (for example `VFIO_DEVICE_GET_REGION_INFO(9)`).
         op: String,

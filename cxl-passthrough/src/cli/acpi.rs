@@ -12,9 +12,10 @@ use serde::Serialize;
 use cxl_passthrough::plan::WindowAllocator;
 use cxl_passthrough::runtime::probe::probe;
 
+use super::MAX_COUNT;
 use super::device::DeviceOpts;
 use super::probe::{DEFAULT_WINDOW_BASE, page_size};
-use super::size::parse_size;
+use super::size::{parse_nonzero_size, parse_number, parse_size, parse_window_base};
 
 /// Options of `acpi`.
 #[derive(Args, Debug, Clone)]
@@ -23,22 +24,23 @@ pub struct AcpiArgs {
     #[command(flatten)]
     pub device: DeviceOpts,
     /// Number of devices (one host bridge, segment and window each).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_COUNT)))]
     pub count: u16,
-    /// Guest-physical base of the CFMWS window range.
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_WINDOW_BASE)]
+    /// Guest-physical base of the CFMWS window range (256 MiB aligned, at least 4 GiB).
+    #[arg(long, value_parser = parse_window_base, default_value_t = DEFAULT_WINDOW_BASE)]
     pub window_base: u64,
     /// PCI segment of the first CXL host bridge (one segment per device).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = parse_number::<u16>, default_value_t = 1)]
     pub segment: u16,
     /// `_UID` of the first host bridge.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = parse_number::<u32>, default_value_t = 0)]
     pub uid: u32,
-    /// First and last bus of each host bridge (bus 0: root port, bus 1: the device).
-    #[arg(long, default_value_t = 0)]
+    /// First bus of each host bridge (bus 0: root port, bus 1: the device).
+    #[arg(long, value_parser = parse_number::<u8>, default_value_t = 0)]
     pub bus_start: u8,
     /// Last bus of each host bridge.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = parse_number::<u8>, default_value_t = 1)]
     pub bus_end: u8,
     /// Guest-physical base of the first CHBCR (64 KiB each, consecutive).
     #[arg(long, value_parser = parse_size, default_value = "0xfd000000")]
@@ -46,8 +48,8 @@ pub struct AcpiArgs {
     /// Base of the 64-bit MMIO apertures (one slice of --mmio64-size per bridge).
     #[arg(long, value_parser = parse_size, default_value = "0x8000000000")]
     pub mmio64_base: u64,
-    /// Size of each bridge's 64-bit MMIO aperture (0: none).
-    #[arg(long, value_parser = parse_size, default_value = "16G")]
+    /// Size of each bridge's 64-bit MMIO aperture (not 0).
+    #[arg(long, value_parser = parse_nonzero_size, default_value = "16G")]
     pub mmio64_size: u64,
     /// Directory to write cedt.dat, ssdt.aml and topology.json into.
     #[arg(long)]
@@ -90,9 +92,16 @@ fn topology(args: &AcpiArgs) -> Result<(Topology, Vec<BridgeJson>)> {
             .context("planning a CFMWS window")?;
         let uid = args.uid.checked_add(u32::from(i)).context("UID overflow")?;
         let segment = args.segment.checked_add(i).context("segment overflow")?;
-        let chbcr_base = args.chbcr_base + u64::from(i) * 0x1_0000;
-        let mmio64 = (args.mmio64_size > 0).then(|| MmioWindow {
-            base: args.mmio64_base + u64::from(i) * args.mmio64_size,
+        let chbcr_base = u64::from(i)
+            .checked_mul(0x1_0000)
+            .and_then(|o| args.chbcr_base.checked_add(o))
+            .context("--chbcr-base + 64 KiB per device overflows 64 bits")?;
+        let mmio64_base = u64::from(i)
+            .checked_mul(args.mmio64_size)
+            .and_then(|o| args.mmio64_base.checked_add(o))
+            .context("--mmio64-base + --mmio64-size per device overflows 64 bits")?;
+        let mmio64 = Some(MmioWindow {
+            base: mmio64_base,
             size: args.mmio64_size,
         });
         topo.host_bridges.push(HostBridge {

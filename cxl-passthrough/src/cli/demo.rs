@@ -1,11 +1,19 @@
 //! `cxl-passthrough demo`: the KVM demo (see docs/performance.md).
 
+use std::path::Path;
+
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use cxl_passthrough::demo::{DemoDevice, DemoOptions, RunOptions, run, sim_devices};
+use cxl_passthrough::demo::memory::{MEMINFO, demo_memory_need, mem_available};
+use cxl_passthrough::demo::{DemoDevice, DemoOptions, RunOptions, run};
 
+use super::MAX_COUNT;
 use super::device::DeviceOpts;
+
+/// Largest `--bandwidth-mib`: the two RAM buffers of the bandwidth measurement must fit
+/// the guest RAM below the demo's 32-bit MMIO area.
+pub const MAX_BANDWIDTH_MIB: u64 = 1024;
 
 /// Options of `demo`.
 #[derive(Args, Debug, Clone)]
@@ -14,16 +22,18 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub device: DeviceOpts,
     /// Number of simulated devices (each gets its own window).
-    #[arg(long, default_value_t = 1)]
-    pub count: usize,
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_COUNT)))]
+    pub count: u16,
     /// Reset device 0 in the middle of the guest's work.
     #[arg(long)]
     pub reset: bool,
     /// MiB per timed bandwidth pass.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BANDWIDTH_MIB))]
     pub bandwidth_mib: u64,
     /// Timed rounds per measurement.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub passes: u32,
     /// Trapped loads per timed round.
     #[arg(long, default_value_t = 200)]
@@ -39,12 +49,53 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
+/// `bytes` for messages: TiB, GiB or MiB with one decimal.
+fn human(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB")];
+    let (div, unit) = UNITS
+        .into_iter()
+        .find(|(d, _)| bytes >= *d)
+        .unwrap_or((1 << 20, "MiB"));
+    format!("{:.1} {unit}", bytes as f64 / div as f64)
+}
+
+/// Refuses a run that needs more host memory than is available: the simulated devices'
+/// memory (every page of it is written) and the guest RAM.
+fn check_memory(args: &DemoArgs) -> Result<()> {
+    let per_device = if args.device.device.is_some() {
+        0
+    } else {
+        args.device
+            .sim_config()
+            .memory_bytes()
+            .context("configuring the simulated device")?
+    };
+    let devices = per_device.saturating_mul(u64::from(args.count));
+    let bandwidth = args.bandwidth_mib << 20;
+    let need = demo_memory_need(devices, bandwidth);
+    let available = mem_available(Path::new(MEMINFO)).context("checking the available memory")?;
+    if need > available {
+        bail!(
+            "the demo needs {} of memory ({} x {} of simulated device memory, {} of guest RAM) \
+             but the host has {} available (MemAvailable in {MEMINFO}); use a smaller --count, \
+             --dpa-size or --bandwidth-mib",
+            human(need),
+            args.count,
+            human(per_device),
+            human(need.saturating_sub(devices)),
+            human(available),
+        );
+    }
+    Ok(())
+}
+
 /// Runs `demo`; fails (non-zero exit) when any check failed.
 pub fn run_demo(args: &DemoArgs) -> Result<()> {
+    if args.device.device.is_some() && args.count != 1 {
+        bail!("--count applies to the simulator only");
+    }
+    check_memory(args)?;
     let devices = if args.device.device.is_some() {
-        if args.count != 1 {
-            bail!("--count applies to the simulator only");
-        }
         let (backend, name) = args.device.open()?;
         eprintln!("demo: using {name}");
         vec![DemoDevice {
@@ -52,7 +103,18 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
             backend,
         }]
     } else {
-        sim_devices(args.count, &args.device.sim_config())?
+        (0..args.count)
+            .map(|i| {
+                let (backend, _) = args
+                    .device
+                    .open()
+                    .with_context(|| format!("simulated device {i}"))?;
+                Ok(DemoDevice {
+                    name: format!("dev{i}"),
+                    backend,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
     };
     let report = run(RunOptions {
         devices,

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::{DeviceLocator, KernelBackend};
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, SimRevision, Topology};
 use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
 
 use super::size::parse_size;
@@ -34,6 +34,17 @@ pub enum TopologyArg {
     Middle,
 }
 
+/// A simulator operation that `--sim-fault` makes fail with `EIO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimFaultArg {
+    /// `VFIO_DEVICE_GET_INFO`.
+    DeviceInfo,
+    /// `VFIO_DEVICE_GET_REGION_INFO`.
+    RegionInfo,
+    /// Reads of any region.
+    Read,
+}
+
 /// Which device to use.
 #[derive(Args, Debug, Clone)]
 pub struct DeviceOpts {
@@ -58,6 +69,9 @@ pub struct DeviceOpts {
     /// Simulate a device whose decoder 0 was not committed by firmware.
     #[arg(long)]
     pub not_committed: bool,
+    /// Test hook: make this simulator operation fail with EIO (shows how errors print).
+    #[arg(long, value_enum, hide = true, conflicts_with = "device")]
+    pub sim_fault: Option<SimFaultArg>,
 }
 
 impl DeviceOpts {
@@ -105,6 +119,14 @@ impl DeviceOpts {
             }
         );
         let sim = SimDevice::new(cfg).context("configuring the simulated device")?;
+        if let Some(fault) = self.sim_fault {
+            let op = match fault {
+                SimFaultArg::DeviceInfo => Op::DeviceInfo,
+                SimFaultArg::RegionInfo => Op::RegionInfo,
+                SimFaultArg::Read => Op::Read,
+            };
+            sim.inject(Fault::Eio { op, count: None });
+        }
         Ok((Arc::new(sim), label))
     }
 }

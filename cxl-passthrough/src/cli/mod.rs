@@ -8,6 +8,9 @@ pub mod size;
 
 use clap::{Parser, Subcommand};
 
+/// Most devices `acpi` and `demo` accept (`--count 1..=MAX_COUNT`).
+pub const MAX_COUNT: u16 = 16;
+
 /// Inspect a CXL Type-2 device (or the built-in simulator) the way a VMM would.
 #[derive(Parser, Debug)]
 #[command(name = "cxl-passthrough", version, about)]

@@ -10,7 +10,7 @@ use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::report::ProbeReport;
 
 use super::device::DeviceOpts;
-use super::size::parse_size;
+use super::size::parse_window_base;
 
 /// Default guest-physical range for CFMWS windows (above 256 GiB, clear of RAM and the
 /// PCI apertures a small VMM uses).
@@ -22,8 +22,8 @@ pub struct ProbeArgs {
     /// The device.
     #[command(flatten)]
     pub device: DeviceOpts,
-    /// Guest-physical base of the CFMWS window range.
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_WINDOW_BASE)]
+    /// Guest-physical base of the CFMWS window range (256 MiB aligned, at least 4 GiB).
+    #[arg(long, value_parser = parse_window_base, default_value_t = DEFAULT_WINDOW_BASE)]
     pub window_base: u64,
     /// Print JSON (see docs/cli.md).
     #[arg(long)]

@@ -8,6 +8,8 @@ use super::report::DemoReport;
 use super::scenario::{DemoDevice, DemoError, DemoOptions, run_devices};
 #[cfg(feature = "sim")]
 use crate::backend::sim::{SimConfig, SimDevice};
+#[cfg(feature = "sim")]
+use crate::errors::Chain;
 
 /// What `cxl-passthrough demo` runs.
 pub struct RunOptions {
@@ -36,7 +38,7 @@ pub fn sim_devices(count: usize, cfg: &SimConfig) -> Result<Vec<DemoDevice>, Dem
     (0..count)
         .map(|i| {
             let sim = SimDevice::new(cfg.clone())
-                .map_err(|e| DemoError::Open(format!("simulated device {i}: {e}")))?;
+                .map_err(|e| DemoError::Open(format!("simulated device {i}: {}", Chain(&e))))?;
             Ok(DemoDevice {
                 name: format!("dev{i}"),
                 backend: Arc::new(sim),

@@ -114,7 +114,7 @@ pub enum Step {
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
     /// The assembler refused an instruction.
-    #[error("assembling the guest program: {0}")]
+    #[error("assembling the guest program")]
     Asm(#[from] IcedError),
     /// A step's parameters are unusable.
     #[error("guest step {index}: {why}")]

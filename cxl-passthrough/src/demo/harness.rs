@@ -40,7 +40,7 @@ pub enum HarnessError {
     #[error("KVM is not available ({0}): the demo needs /dev/kvm (read-write) on an x86-64 host")]
     NoKvm(kvm_ioctls::Error),
     /// A KVM ioctl failed.
-    #[error("{op}: {source}")]
+    #[error("{op} failed")]
     Kvm {
         /// What was attempted.
         op: &'static str,

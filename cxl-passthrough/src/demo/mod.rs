@@ -8,6 +8,7 @@
 //! - [`scenario`]: devices → probe → lock → map → VM → guest → checks.
 //! - [`report`]: the [`report::DemoReport`] (text and JSON).
 //! - [`memcheck`]: host-side pattern writing/checking on guest-visible memory.
+//! - [`memory`]: host memory a run needs against what the host has available.
 //! - [`stubs`]: small MMIO devices (the no-op baseline, fixed registers).
 
 pub mod entry;
@@ -15,6 +16,7 @@ pub mod guest;
 pub mod harness;
 pub mod layout;
 pub mod memcheck;
+pub mod memory;
 pub mod report;
 pub mod scenario;
 pub mod stubs;

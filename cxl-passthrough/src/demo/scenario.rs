@@ -19,6 +19,7 @@ use super::report::{Check, DemoReport, ResetReport, Verdict};
 use super::stubs::NoopDevice;
 use super::verify::{ResetSeen, device_checks};
 use crate::backend::{Backend, ResetKind};
+use crate::errors::Chain;
 use crate::plan::{MappedArea, WindowAllocator, WindowError};
 use crate::regs::hdm::DecoderReg;
 use crate::runtime::bar_forward::{BarForward, ForwardedRange};
@@ -84,7 +85,7 @@ pub enum DemoError {
     #[error("no device to run the demo with")]
     NoDevices,
     /// Probing a device failed.
-    #[error("{name}: probe: {source}")]
+    #[error("{name}: probe")]
     Probe {
         /// Device.
         name: String,
@@ -92,7 +93,7 @@ pub enum DemoError {
         source: ProbeError,
     },
     /// No window could be placed.
-    #[error("{name}: window: {source}")]
+    #[error("{name}: window")]
     Window {
         /// Device.
         name: String,
@@ -100,7 +101,7 @@ pub enum DemoError {
         source: WindowError,
     },
     /// Device setup failed.
-    #[error("{name}: {source}")]
+    #[error("{name}")]
     Device {
         /// Device.
         name: String,
@@ -108,7 +109,7 @@ pub enum DemoError {
         source: DeviceError,
     },
     /// The host bridge model refused the decoder.
-    #[error("{name}: CHBCR: {source}")]
+    #[error("{name}: CHBCR")]
     Chbcr {
         /// Device.
         name: String,
@@ -116,7 +117,7 @@ pub enum DemoError {
         source: ChbcrError,
     },
     /// The device, its locked decoder and the host bridge do not form a valid topology.
-    #[error("{name}: topology: {source}")]
+    #[error("{name}: topology")]
     Topology {
         /// Device.
         name: String,
@@ -496,14 +497,14 @@ pub fn run_devices(
                 fenced_during_reset: hooks.fenced,
                 unmapped_during_reset: hooks.unmapped,
                 relocked: r.as_ref().ok().map(|d| (*d).into()),
-                error: r.as_ref().err().map(|e| e.to_string()),
+                error: r.as_ref().err().map(|e| Chain(e).to_string()),
             });
             progress(&format!(
                 "[reset] {}: {}",
                 first.name,
                 match &r {
                     Ok(d) => format!("decoder 0 re-locked at {:#x}, guest continues", d.base),
-                    Err(e) => format!("failed: {e}"),
+                    Err(e) => format!("failed: {}", Chain(e)),
                 }
             ));
             Ok(())

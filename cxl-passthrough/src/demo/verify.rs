@@ -6,6 +6,7 @@ use super::harness::RunOutcome;
 use super::memcheck::{PatternCheck, read_u64, verify_all};
 use super::report::{BandwidthReport, Check, DeviceReport, ResetReport, TrapReport};
 use super::scenario::{DemoOptions, DevSteps, Prepared};
+use crate::errors::Chain;
 
 /// Below this window/RAM bandwidth ratio the window cannot be directly mapped memory.
 pub const MEMORY_SPEED_FLOOR: f64 = 0.5;
@@ -140,7 +141,7 @@ pub(super) fn device_checks(
         .dev
         .map_dpa()
         .map(|m| verify_all(&m, m.size() as u64, final_seed))
-        .map_err(|e| e.to_string());
+        .map_err(|e| Chain(&e).to_string());
     checks.push(Check::new(
         format!("{n}: guest's pattern is in the device memory (fresh host mapping, zero copy)"),
         rec(s.fill).done && zero_copy.as_ref().is_ok_and(|c| c.ok()),

@@ -72,7 +72,7 @@ impl HdmLocation {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum WalkError<E> {
     /// A dword read failed.
-    #[error("component register read at {offset:#x} failed: {source}")]
+    #[error("component register read at {offset:#x} failed")]
     Read {
         /// Offset of the failed read, relative to the walk base.
         offset: u64,

@@ -55,7 +55,7 @@ pub struct DvsecLocation {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ExtCapError<E> {
     /// A read failed.
-    #[error("config read at {offset:#x} failed: {source}")]
+    #[error("config read at {offset:#x} failed")]
     Read {
         /// Offset of the failed read.
         offset: u16,

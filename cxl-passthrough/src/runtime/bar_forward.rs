@@ -9,6 +9,7 @@ use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
 use super::ratelimit::RateLimit;
 use crate::backend::Backend;
+use crate::errors::Chain;
 use crate::plan::BarPlan;
 use crate::plan::bar::BarTarget;
 
@@ -78,7 +79,7 @@ impl BarForward {
         if let Err(e) = self.backend.write(self.bar_file_offset, offset, data)
             && let Some(n) = self.errors.hit()
         {
-            warn!("cxl: BAR write at {offset:#x} failed: {e} [#{n}]");
+            warn!("cxl: BAR write at {offset:#x} failed: {} [#{n}]", Chain(&e));
         }
     }
 }

@@ -27,6 +27,7 @@ use vm_device::bus::{MmioAddress, MmioAddressOffset};
 use super::comp_regs::{CompRegs, Slot};
 use super::ratelimit::RateLimit;
 use crate::backend::BackendError;
+use crate::errors::Chain;
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::hdm::{HDM_DECODER_STRIDE, HDM_DECODER0, HDM_GLOBAL_CONTROL, HdmGlobalControl};
 
@@ -125,7 +126,10 @@ impl Overlay {
     fn read_failed(&self, offset: u64, e: BackendError) -> u32 {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
         if let Some(n) = self.errors_log.hit() {
-            warn!("cxl overlay: read at {offset:#x} failed ({e}); returning all-ones [error #{n}]");
+            warn!(
+                "cxl overlay: read at {offset:#x} failed ({}); returning all-ones [error #{n}]",
+                Chain(&e)
+            );
         }
         u32::MAX
     }
@@ -163,7 +167,10 @@ impl Overlay {
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 if let Some(n) = self.errors_log.hit() {
-                    warn!("cxl overlay: write at {offset:#x} failed ({e}); dropped [error #{n}]");
+                    warn!(
+                        "cxl overlay: write at {offset:#x} failed ({}); dropped [error #{n}]",
+                        Chain(&e)
+                    );
                 }
             }
         }

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use super::desc::{ComponentDesc, DeviceDesc, DvsecDesc, HdmDesc, RegionDesc, Revision};
 use crate::backend::{Backend, BackendError};
+use crate::errors::Chain;
 use crate::regs::component::{CM_OFFSET, WalkError, find_hdm_block};
 use crate::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, off};
 use crate::regs::hdm::join_lo_hi;
@@ -23,10 +24,10 @@ use crate::uapi::{
 #[derive(Debug, Error)]
 pub enum ProbeError {
     /// The backend failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Backend(#[from] BackendError),
     /// The kernel's answer is malformed or inconsistent.
-    #[error("kernel answer rejected: {0}")]
+    #[error("kernel answer rejected")]
     Uapi(#[from] UapiError),
     /// The device is not a CXL device (no CXL flag / capability).
     #[error(
@@ -93,7 +94,7 @@ pub fn probe(
     let read_region =
         |off: u64| region_read::<4>(backend, comp, off, "COMP_REGS").map(u32::from_le_bytes);
     let hdm = find_hdm_block(read_region, cm_base_in_region, layout.comp_regs.size)
-        .map_err(|e: WalkError<BackendError>| ProbeError::Walk(e.to_string()))?;
+        .map_err(|e: WalkError<BackendError>| ProbeError::Walk(Chain(&e).to_string()))?;
 
     let config = region(CONFIG_REGION_INDEX)?;
     if config.size < PCIE_CONFIG_SPACE_SIZE {

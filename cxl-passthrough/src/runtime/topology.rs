@@ -34,10 +34,10 @@ const FLEX_BUS_MIN_LEN: u16 = flex_bus::STATUS + 2;
 #[derive(Debug, Error)]
 pub enum TopologyPlanError {
     /// Reading decoder 0 (or its DPA skip) failed.
-    #[error("reading decoder 0: {0}")]
+    #[error("reading decoder 0")]
     Device(#[source] DeviceError),
     /// A config-space read failed.
-    #[error("config space read: {0}")]
+    #[error("config space read")]
     ConfigRead(#[source] BackendError),
     /// The extended-capability chain is malformed (loop, bad pointer, bad length).
     #[error("config space capability chain: {0}")]
@@ -56,7 +56,7 @@ pub enum TopologyPlanError {
         length: u16,
     },
     /// The facts break a topology invariant.
-    #[error("topology: {0}")]
+    #[error("topology")]
     Topology(#[source] TopologyError),
 }
 

@@ -26,7 +26,7 @@ pub enum SlotError {
         why: &'static str,
     },
     /// KVM refused.
-    #[error("KVM_SET_USER_MEMORY_REGION slot {slot}: {source}")]
+    #[error("KVM_SET_USER_MEMORY_REGION slot {slot} failed")]
     Kvm {
         /// Slot id.
         slot: u32,

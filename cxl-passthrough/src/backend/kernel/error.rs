@@ -5,6 +5,15 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// How to bind the PCI device `bdf` to vfio-pci, for messages.
+pub fn bind_hint(bdf: &str) -> String {
+    format!(
+        "to bind it: echo vfio-pci > /sys/bus/pci/devices/{bdf}/driver_override, unbind it from \
+         its current driver, then echo {bdf} > /sys/bus/pci/drivers/vfio-pci/bind \
+         (docs/kernel-backend.md)"
+    )
+}
+
 /// Why a VFIO device could not be opened.
 #[derive(Debug, Error)]
 pub enum OpenError {
@@ -19,8 +28,22 @@ pub enum OpenError {
         "permission denied opening {0} (needs access to the VFIO nodes, see docs/kernel-backend.md)"
     )]
     PermissionDenied(PathBuf),
+    /// A path given as the device is not a VFIO device cdev (a directory, a regular
+    /// file, another character device such as `/dev/null`).
+    #[error(
+        "{} is not a VFIO device ({what}); name a VFIO device cdev (/dev/vfio/devices/vfioN) \
+         or the PCI address of a device bound to vfio-pci; {}",
+        .path.display(),
+        bind_hint("<BDF>")
+    )]
+    NotVfioDevice {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
     /// The PCI device exists but is not bound to a VFIO driver.
-    #[error("{bdf} is not bound to vfio-pci (driver: {driver})")]
+    #[error("{bdf} is not bound to vfio-pci (driver: {driver}); {}", bind_hint(.bdf))]
     NotBoundToVfio {
         /// The PCI address.
         bdf: String,
@@ -44,7 +67,7 @@ pub enum OpenError {
     #[error("{0}")]
     BadAnswer(String),
     /// Any other failure, with the operation and the OS error.
-    #[error("{op}: {source}")]
+    #[error("{op} failed")]
     Io {
         /// What was attempted.
         op: String,

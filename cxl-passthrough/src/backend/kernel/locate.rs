@@ -168,6 +168,67 @@ fn group_plan(paths: &HostPaths, dir: &Path, bdf: &str) -> Result<OpenPlan, Open
     })
 }
 
+/// sysfs subsystem of VFIO device cdevs (`/sys/dev/char/M:m/subsystem`).
+const VFIO_CDEV_SUBSYSTEM: &str = "vfio-dev";
+
+/// Checks that `path`, given as a device cdev, is one: a character device of the
+/// `vfio-dev` subsystem (read from `<sysfs>/dev/char/<major>:<minor>/subsystem`; where
+/// sysfs does not tell, a character device under `<dev>/vfio/devices/`). A missing path
+/// is [`OpenError::PathMissing`]; a directory, a regular file or another device (such as
+/// `/dev/null`) is [`OpenError::NotVfioDevice`], whose message says how to bind a
+/// device. When `path` cannot be examined (no permission), the open reports why.
+pub fn check_vfio_node(path: &Path, paths: &HostPaths) -> Result<(), OpenError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    let md = match std::fs::metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(OpenError::PathMissing(path.to_path_buf()));
+        }
+        Err(_) => return Ok(()),
+    };
+    let ft = md.file_type();
+    let what = if ft.is_dir() {
+        "it is a directory".to_string()
+    } else if ft.is_file() {
+        "it is a regular file".to_string()
+    } else if ft.is_char_device() {
+        let rdev = md.rdev();
+        let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+        let link = paths
+            .sysfs
+            .join(format!("dev/char/{major}:{minor}/subsystem"));
+        match link_name(&link) {
+            Some(s) if s == VFIO_CDEV_SUBSYSTEM => return Ok(()),
+            Some(s) if s == "vfio" => {
+                "it is a VFIO group node; give the device's PCI address instead".to_string()
+            }
+            Some(s) => format!("it is a character device {major}:{minor} of subsystem {s}"),
+            None => {
+                let vfio_dir = paths.dev.join("vfio/devices");
+                let under = std::fs::canonicalize(path).is_ok_and(|p| {
+                    std::fs::canonicalize(&vfio_dir).is_ok_and(|d| p.starts_with(d))
+                });
+                if under {
+                    return Ok(());
+                }
+                format!(
+                    "it is a character device {major}:{minor} outside {}",
+                    vfio_dir.display()
+                )
+            }
+        }
+    } else if ft.is_block_device() {
+        "it is a block device".to_string()
+    } else {
+        "it is not a device node".to_string()
+    };
+    Err(OpenError::NotVfioDevice {
+        path: path.to_path_buf(),
+        what,
+    })
+}
+
 /// Resolves a locator into the nodes to open. Reads sysfs only; opens nothing.
 pub fn resolve(loc: &DeviceLocator, paths: &HostPaths) -> Result<OpenPlan, OpenError> {
     match loc {
@@ -221,6 +282,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn only_vfio_device_nodes_pass_the_node_check() {
+        let paths = HostPaths::default();
+        let what = |p: &Path| match check_vfio_node(p, &paths) {
+            Err(OpenError::NotVfioDevice { what, .. }) => what,
+            other => panic!("{}: {other:?}", p.display()),
+        };
+        assert_eq!(what(&std::env::temp_dir()), "it is a directory");
+        let file = std::env::temp_dir().join(format!("cxl-node-check-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let w = what(&file);
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(w, "it is a regular file");
+        assert!(what(Path::new("/dev/null")).starts_with("it is a character device 1:3 "));
+        let missing = Path::new("/dev/vfio/devices/vfio-nonexistent");
+        assert!(matches!(
+            check_vfio_node(missing, &paths),
+            Err(OpenError::PathMissing(p)) if p == missing
+        ));
     }
 
     #[test]

@@ -36,9 +36,14 @@ pub struct KernelBackend<S: VfioSys = RealVfioSys> {
 }
 
 impl KernelBackend<RealVfioSys> {
-    /// Opens the device designated by `loc` on this host.
+    /// Opens the device designated by `loc` on this host. A cdev path is first checked
+    /// to be a VFIO device node ([`locate::check_vfio_node`]).
     pub fn open(loc: &DeviceLocator) -> std::result::Result<Self, OpenError> {
-        Self::open_with(RealVfioSys, loc, &HostPaths::default())
+        let paths = HostPaths::default();
+        if let DeviceLocator::Cdev(p) = loc {
+            locate::check_vfio_node(p, &paths)?;
+        }
+        Self::open_with(RealVfioSys, loc, &paths)
     }
 
     /// Wraps a device fd the VMM already opened and attached to its own IOMMU context

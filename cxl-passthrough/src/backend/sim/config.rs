@@ -194,7 +194,7 @@ pub enum SimError {
         reason: String,
     },
     /// Creating the backing memory file failed.
-    #[error("simulator backing memory: {0}")]
+    #[error("simulator backing memory")]
     Io(#[from] std::io::Error),
 }
 

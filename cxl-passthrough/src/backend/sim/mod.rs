@@ -79,6 +79,26 @@ pub struct SimDevice {
     state: Mutex<State>,
 }
 
+impl SimConfig {
+    /// Bytes of host memory a device created with this configuration can use: the sizes
+    /// of its memfd-backed regions (BARs, config space, COMP_REGS shadow and the whole
+    /// device memory, each rounded up to pages; the file offsets between them are
+    /// holes). Device memory fills as it is written. Fails like [`SimDevice::new`] on an
+    /// invalid configuration.
+    pub fn memory_bytes(&self) -> Result<u64, SimError> {
+        self.validate()?;
+        Ok(Layout::new(self, true)
+            .regions
+            .iter()
+            .map(|r| {
+                r.size
+                    .checked_next_multiple_of(layout::PAGE)
+                    .unwrap_or(u64::MAX)
+            })
+            .fold(0, u64::saturating_add))
+    }
+}
+
 impl SimDevice {
     /// Binds a device described by `cfg` and opens it once (like the first open of
     /// the VFIO device fd).

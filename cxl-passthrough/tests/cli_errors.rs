@@ -1,0 +1,114 @@
+//! What the CLI prints when it fails: the error chain once, `error: a: b: c`, exit 1.
+#![allow(clippy::unwrap_used)]
+
+mod chain_common;
+
+use std::process::Command;
+
+use chain_common::assert_text_once;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cxl-passthrough"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn kvm_usable() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+const EIO: &str = "Input/output error (os error 5)";
+
+/// The last line of stderr (the demo prints progress lines before the error).
+fn error_line(err: &str) -> &str {
+    err.lines().last().unwrap_or("")
+}
+
+#[test]
+fn probe_prints_a_backend_failure_once() {
+    for uapi in ["v2", "v3"] {
+        let (code, out, err) = run(&[
+            "probe",
+            "--sim",
+            "--uapi",
+            uapi,
+            "--sim-fault",
+            "device-info",
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(
+            err,
+            format!("error: probing sim:{uapi}: VFIO_DEVICE_GET_INFO failed: {EIO}\n")
+        );
+        assert_text_once(&err);
+    }
+    let (code, _, err) = run(&["probe", "--sim", "--sim-fault", "region-info"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.starts_with("error: probing sim:v2: VFIO_DEVICE_GET_REGION_INFO"),
+        "{err}"
+    );
+    assert_eq!(err.matches(EIO).count(), 1, "{err}");
+    assert_text_once(&err);
+    let (code, _, err) = run(&["probe", "--sim", "--sim-fault", "read"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches(EIO).count(), 1, "{err}");
+    assert_text_once(&err);
+}
+
+#[test]
+fn acpi_prints_a_backend_failure_once() {
+    let dir = std::env::temp_dir().join(format!("cxl-cli-errors-{}", std::process::id()));
+    let (code, _, err) = run(&[
+        "acpi",
+        "--sim",
+        "--sim-fault",
+        "device-info",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        format!("error: probing sim:v2 (device 0): VFIO_DEVICE_GET_INFO failed: {EIO}\n")
+    );
+    assert!(!dir.exists(), "nothing is written on failure");
+}
+
+#[test]
+fn opening_a_directory_says_why_once() {
+    let dir = std::env::temp_dir();
+    let (code, _, err) = run(&["probe", "--device", dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert_text_once(&err);
+    assert!(
+        err.to_lowercase().matches("is a directory").count() <= 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_prints_a_probe_failure_once() {
+    if !kvm_usable() {
+        eprintln!("SKIPPED: /dev/kvm is not usable; the demo needs it");
+        return;
+    }
+    let (code, _, err) = run(&["demo", "--sim-fault", "device-info"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        error_line(&err),
+        format!("error: demo: dev0: probe: VFIO_DEVICE_GET_INFO failed: {EIO}")
+    );
+    assert_text_once(error_line(&err));
+}
