@@ -3,6 +3,7 @@
 //! boots, resets and re-locks, on v2 and v3.
 #![allow(clippy::unwrap_used)]
 
+mod chain_common;
 mod runtime_common;
 
 use std::error::Error;
@@ -67,6 +68,7 @@ fn v3_boot_retry_after_short_write_and_eio() {
                 "{rev:?} {fault:?}: {}",
                 chain(&e)
             );
+            chain_common::assert_chain_once(&e);
             s.clear_faults();
             dev.boot()
                 .unwrap_or_else(|e| panic!("{rev:?} {fault:?}: retry: {}", chain(&e)));
@@ -106,6 +108,7 @@ fn persistent_fault_at_every_lock_step_is_recoverable() {
                 let first = dev.boot();
                 armed.clear();
                 if let Err(e) = &first {
+                    chain_common::assert_chain_once(e);
                     let msg = chain(e);
                     assert!(
                         msg.contains("failed at step")

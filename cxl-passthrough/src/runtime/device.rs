@@ -18,6 +18,7 @@ use super::desc::Revision;
 use super::hdm_lock::{DecoderLock, DecoderState, HdmLockError, read_decoder0};
 use super::overlay::Overlay;
 use crate::backend::{Backend, BackendError, ResetKind};
+use crate::errors::Chain;
 use crate::plan::{BarPlan, BarPlanError, MappedArea, Window, plan_bar};
 use crate::regs::dvsec::{DvsecControl, off};
 
@@ -506,8 +507,9 @@ impl CxlDevice {
                 Ok(d)
             }
             Err(e) => {
-                error!("cxl: reset failed, device stays fenced: {e}");
-                *st = DeviceState::Fenced(e.to_string());
+                let why = Chain(&e).to_string();
+                error!("cxl: reset failed, device stays fenced: {why}");
+                *st = DeviceState::Fenced(why);
                 Err(e)
             }
         }

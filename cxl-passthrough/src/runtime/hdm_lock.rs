@@ -38,6 +38,7 @@ use log::{info, warn};
 use thiserror::Error;
 
 use crate::backend::BackendError;
+use crate::errors::Chain;
 use crate::regs::hdm::{
     DecoderCtrl, DecoderReg, HDM_GLOBAL_CONTROL, HDM_LO_RESERVED_MASK, HdmGlobalControl,
     join_lo_hi, split_lo_hi,
@@ -310,12 +311,17 @@ impl DecoderLock {
                 let restore = if before.committed { current } else { fw };
                 match rollback(io, hdm, restore, before.locked) {
                     Ok(()) => {
-                        warn!("cxl: HDM decoder 0 lock failed ({e}); registers rolled back");
+                        warn!(
+                            "cxl: HDM decoder 0 lock failed ({}); registers rolled back",
+                            Chain(e)
+                        );
                         self.interrupted = None;
                     }
                     Err(r) => warn!(
-                        "cxl: HDM decoder 0 lock failed ({e}) and the rollback failed too ({r}); the next \
-                         attempt re-commits firmware's decoder"
+                        "cxl: HDM decoder 0 lock failed ({}) and the rollback failed too ({}); the next \
+                         attempt re-commits firmware's decoder",
+                        Chain(e),
+                        Chain(&r)
                     ),
                 }
             }
