@@ -21,6 +21,15 @@ stamp modules
 i=0
 while [ ! -e /sys/bus/cxl/devices/root0 ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
 sleep 0.5 # let the port probes settle
+# Our Type-2 test driver (7.3 guests, when built; tests/guest-driver/): it registers each
+# simulated device with the CXL core (memdev), which assembles the region from the
+# committed and locked decoders; the driver maps it and does I/O on request (t2_io).
+if [ -e /modules/cxl_t2_test.ko ]; then
+  if insmod /modules/cxl_t2_test.ko 2>/tmp/err; then kv l2.insmod.cxl_t2_test ok; else kv l2.insmod.cxl_t2_test "failed $(cat /tmp/err)"; fi
+  sleep 0.5
+else
+  kv l2.t2driver absent
+fi
 
 # --- config space: Linux's view (sysfs) when it exposes the extended space, else ECAM
 # (MCFG from ACPI) through /dev/mem, so later checks still run; the source is reported.
@@ -93,6 +102,14 @@ for d in /sys/bus/pci/devices/*; do
   [ -n "$dv" ] || continue
   kv "pci.$b.cxl_dvsec" "$(hex "$dv") source=$src"
   cxldevs="$cxldevs $b"
+  if [ -e "$d/t2_region" ]; then
+    kv "t2.$b.region" "$(cat "$d/t2_region")"
+    mds=""
+    for m in /sys/bus/cxl/devices/mem*; do
+      [ -e "$m" ] && case $(readlink -f "$m") in */$b/*) mds="$mds ${m##*/}" ;; esac
+    done
+    kv "t2.$b.memdev" "${mds# }"
+  fi
 done
 kv cxl.pci_devices "${cxldevs# }"
 stamp pci
@@ -103,7 +120,7 @@ for c in /sys/bus/cxl/devices/*; do
   n=${c##*/}; drv=none
   [ -e "$c/driver" ] && drv=$(basename "$(readlink "$c/driver")")
   kv "cxl.dev.$n" "$drv"
-  for a in start size locked cap_type2 cap_type3 target_type target_list interleave_ways mode; do
+  for a in start size locked cap_type2 cap_type3 target_type target_list interleave_ways mode resource commit target0; do
     [ -r "$c/$a" ] && read -r v <"$c/$a" 2>/dev/null && kv "cxl.$n.$a" "$v"
   done
   if [ -e "$c/uport" ]; then
@@ -167,6 +184,14 @@ check_dev() { # bdf phase index
   kv "dpa.$b.$ph.readback" "$(hex "$po"):${r# }"
   [ "$ph" = post ] && { r=""; for o in 0 4 8 12; do r="$r $(hex "$(rd32_mem $((base + 64 + o)))")"; done; kv "dpa.$b.post.kept" "0x40:${r# }"; }
   hostview "$po" "$ix"
+  # The driver's I/O through its mapping of the region: 0xc0 (pre) / 0xe0 (post FLR).
+  io=/sys/bus/pci/devices/$b/t2_io
+  if [ -e "$io" ]; then
+    po=$((po + 128))
+    tag=$((po | (ix << 16)))
+    if echo "$po $tag $NONCE" >"$io" 2>/tmp/err; then kv "t2.$b.$ph.io" "$(cat "$io")"; else kv "t2.$b.$ph.io" "failed $(cat /tmp/err)"; fi
+    hostview "$po" "$ix"
+  fi
 }
 ix=0
 for b in $cxldevs; do check_dev "$b" pre $ix; ix=$((ix + 1)); done
@@ -183,6 +208,14 @@ for b in $cxldevs; do
 done
 
 stamp flr
+# Decoders and regions as the CXL core shows them after the FLRs.
+for c in /sys/bus/cxl/devices/decoder* /sys/bus/cxl/devices/region*; do
+  [ -e "$c" ] || continue
+  n=${c##*/}
+  for a in start size locked commit resource; do
+    [ -r "$c/$a" ] && read -r v <"$c/$a" 2>/dev/null && kv "cxl.post.$n.$a" "$v"
+  done
+done
 dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0|acpi (bios )?(error|warning)|_PRT|irq.*000[1-9]:' | while read -r l; do kv dmesg "$l"; done
 kv l2.done "$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f

@@ -12,6 +12,8 @@
 # A case is L2-KERNEL:DEVICES (kernel 6.12 or 7.3; 1 or 2 devices); default: all four.
 # The binary must be built with the test-only `cxl-sim` feature. Tools come from
 # scripts/guest/fetch-tools.sh (qemu kernel kernel73 busybox); run it first (as root).
+# The 7.3 cases load our Type-2 test driver when scripts/guest/build-guest-driver.sh has
+# built it (else they report "@@l2.t2driver=absent").
 # Exits 2 with one "SKIP:" line when something needed is missing.
 set -euo pipefail
 
@@ -93,6 +95,12 @@ l2() { # KERNEL DEST: vmlinux and initramfs.cpio.gz for that kernel into DEST
   cp "$T/busybox" "$l2root/bin/busybox"
   : >"$l2root/modules.list"
   for m in cxl_acpi cxl_pci cxl_mem; do modko "$kd" $m "$l2root"; done
+  # Our Type-2 test driver (7.3 only: the Type-2 accelerator API), loaded by l2-init.sh
+  # after the CXL core settled; built by scripts/guest/build-guest-driver.sh.
+  if [ "$k" = 7.3 ] && [ -s "$T/guest-driver/cxl_t2_test.ko" ]; then
+    mkdir -p "$l2root/modules"
+    cp "$T/guest-driver/cxl_t2_test.ko" "$l2root/modules/cxl_t2_test.ko"
+  fi
   cp "$here/l2-init.sh" "$l2root/init"
   chmod +x "$l2root/init"
   echo "NONCE=$nonce" >"$l2root/e2e.conf"
