@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod console;
+pub mod region;
 
 pub use cxl_integration_tests::{repo_root, tools_dir};
 use std::path::Path;
