@@ -8,7 +8,8 @@
 #
 # Idempotent (each step is skipped when its result is cached), safe to run concurrently
 # (flock), needs no stdin. Prints one "SKIP:" line per tool it could not get and still
-# exits 0, so callers decide per tool (tests check for the files below).
+# exits 0. scripts/test.sh (README's test command) runs it before cargo test; tests never
+# do: they only check for the files below and skip loudly without them.
 # Usage: scripts/guest/fetch-tools.sh [acpica|qemu|kernel|kernel73|busybox ...]
 # (default: acpica qemu kernel busybox; kernel73 only when asked for)
 set -uo pipefail
