@@ -65,8 +65,8 @@ fn linux_guest_builds_cxl_root_decoder_from_our_tables() {
         .arg(&dir)
         .env("CXL_GUEST_TOOLS", &tools));
     std::fs::write(dir.join("console.log"), &out).unwrap();
-    if let Some(line) = out.lines().find(|l| l.starts_with("SKIP:")) {
-        skip(name, line, &provision_hint("qemu kernel busybox"));
+    if let Some(line) = out.lines().find_map(|l| l.strip_prefix("SKIP:")) {
+        skip(name, line.trim(), &provision_hint("qemu kernel busybox"));
         return;
     }
     eprintln!("guest run: {:.1} s", started.elapsed().as_secs_f64());

@@ -35,7 +35,7 @@ pub fn missing_guest_tools() -> Vec<String> {
 /// How one nested run ended.
 #[derive(Debug)]
 pub enum Run {
-    /// The script printed a `SKIP:` line (a tool is missing): that line.
+    /// The script printed a `SKIP:` line (a tool is missing): the rest of that line.
     Skipped(String),
     /// The console (stdout + stderr) and how the script exited.
     Done {
@@ -83,8 +83,8 @@ pub fn run_nested(
     };
     let mut console = String::from_utf8_lossy(&out.stdout).into_owned();
     console.push_str(&String::from_utf8_lossy(&out.stderr));
-    if let Some(l) = console.lines().find(|l| l.starts_with("SKIP:")) {
-        return Run::Skipped(l.to_string());
+    if let Some(l) = console.lines().find_map(|l| l.strip_prefix("SKIP:")) {
+        return Run::Skipped(l.trim().to_string());
     }
     Run::Done {
         ok: out.status.success(),
