@@ -90,12 +90,13 @@ fn nested_e2e() {
         Run::Done {
             ok,
             timed_out,
+            qemu_timeout,
             console,
         } => {
             let _ = std::fs::write(work.join("console.log"), &console);
             assert!(
                 !timed_out,
-                "the nested run hung: killed after the hard timeout of {} s; console {}",
+                "the nested run hung: QEMU killed after {qemu_timeout} s (CXL_E2E_QEMU_TIMEOUT, default the hard timeout of {} s); console {}",
                 HARD_TIMEOUT.as_secs(),
                 work.join("console.log").display()
             );

@@ -41,8 +41,10 @@ pub enum Run {
     Done {
         /// Exit status 0.
         ok: bool,
-        /// The QEMU run hit the hard timeout (`timeout` exit status 124): something hung.
+        /// The QEMU run hit its timeout (`timeout` exit status 124): something hung.
         timed_out: bool,
+        /// That timeout in seconds (`CXL_E2E_QEMU_TIMEOUT`, default the hard timeout).
+        qemu_timeout: String,
         /// Everything printed.
         console: String,
     },
@@ -60,6 +62,7 @@ pub fn run_nested(
     hard_timeout: Duration,
 ) -> Run {
     let secs = |var: &str, d: Duration| std::env::var(var).unwrap_or(d.as_secs().to_string());
+    let qemu_timeout = secs("CXL_E2E_QEMU_TIMEOUT", hard_timeout);
     let runs: Vec<String> = cases.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/guest/nested/run-nested.sh"))
@@ -68,10 +71,7 @@ pub fn run_nested(
         .arg(work)
         .env(ENV, ch)
         .env("CXL_GUEST_TOOLS", tools_dir())
-        .env(
-            "CXL_E2E_QEMU_TIMEOUT",
-            secs("CXL_E2E_QEMU_TIMEOUT", hard_timeout),
-        )
+        .env("CXL_E2E_QEMU_TIMEOUT", &qemu_timeout)
         .env(
             "CXL_E2E_CH_TIMEOUT",
             secs("CXL_E2E_CH_TIMEOUT", hard_timeout / 3),
@@ -89,6 +89,7 @@ pub fn run_nested(
     Run::Done {
         ok: out.status.success(),
         timed_out: out.status.code() == Some(124),
+        qemu_timeout,
         console,
     }
 }
