@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup should abort the test
 
+mod skip_support;
+
 use std::sync::Arc;
 
 use cxl_passthrough::demo::guest::{Step, assemble};
@@ -13,11 +15,13 @@ use cxl_passthrough::demo::layout::{
 use cxl_passthrough::demo::memcheck::{verify_all, write_sparse};
 use cxl_passthrough::demo::stubs::{FixedRegs, NoopDevice};
 use cxl_passthrough::regs::hdm::{DecoderCtrl, DecoderReg};
+use skip_support::skip;
 use vm_memory::MmapRegion;
 
 const WIN: u64 = 256 << 20;
 
-fn kvm_or_skip() -> bool {
+/// Whether /dev/kvm can be opened read-write; a loud skip of `test` if not.
+fn kvm_or_skip(test: &str) -> bool {
     match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -25,7 +29,11 @@ fn kvm_or_skip() -> bool {
     {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: /dev/kvm is not usable ({e}); the KVM demo tests need it");
+            skip(
+                test,
+                &format!("/dev/kvm is not usable ({e})"),
+                "run on an x86-64 host with KVM and read-write access to /dev/kvm",
+            );
             false
         }
     }
@@ -47,7 +55,7 @@ fn decoder(base: u64, size: u64, ctrl: DecoderCtrl) -> FixedRegs {
 
 #[test]
 fn guest_sees_window_decoder_and_trapped_devices() {
-    if !kvm_or_skip() {
+    if !kvm_or_skip("guest_sees_window_decoder_and_trapped_devices") {
         return;
     }
     let win = window();
@@ -154,7 +162,7 @@ fn guest_sees_window_decoder_and_trapped_devices() {
 
 #[test]
 fn guest_reports_an_unlocked_decoder_and_a_corrupted_pattern() {
-    if !kvm_or_skip() {
+    if !kvm_or_skip("guest_reports_an_unlocked_decoder_and_a_corrupted_pattern") {
         return;
     }
     let win = window();

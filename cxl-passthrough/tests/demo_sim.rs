@@ -3,11 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup should abort the test
 
+mod skip_support;
+
 use cxl_passthrough::backend::sim::{SimConfig, SimRevision};
 use cxl_passthrough::demo::report::Verdict;
 use cxl_passthrough::demo::{DemoOptions, DemoReport, run_devices, sim_devices};
+use skip_support::skip;
 
-fn kvm_or_skip() -> bool {
+/// Whether /dev/kvm can be opened read-write; a loud skip of `test` if not.
+fn kvm_or_skip(test: &str) -> bool {
     match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -15,7 +19,11 @@ fn kvm_or_skip() -> bool {
     {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: /dev/kvm is not usable ({e}); the KVM demo tests need it");
+            skip(
+                test,
+                &format!("/dev/kvm is not usable ({e})"),
+                "run on an x86-64 host with KVM and read-write access to /dev/kvm",
+            );
             false
         }
     }
@@ -60,7 +68,7 @@ fn assert_all_pass(r: &DemoReport) {
 
 #[test]
 fn one_device_v2_every_check_passes() {
-    if !kvm_or_skip() {
+    if !kvm_or_skip("one_device_v2_every_check_passes") {
         return;
     }
     let r = run(1, SimRevision::V2, false, true);
@@ -74,7 +82,7 @@ fn one_device_v2_every_check_passes() {
 
 #[test]
 fn two_devices_v3_get_two_windows() {
-    if !kvm_or_skip() {
+    if !kvm_or_skip("two_devices_v3_get_two_windows") {
         return;
     }
     let r = run(2, SimRevision::V3, false, false);
@@ -91,7 +99,7 @@ fn two_devices_v3_get_two_windows() {
 
 #[test]
 fn reset_in_the_middle_of_guest_activity() {
-    if !kvm_or_skip() {
+    if !kvm_or_skip("reset_in_the_middle_of_guest_activity") {
         return;
     }
     for rev in [SimRevision::V2, SimRevision::V3] {

@@ -1,23 +1,24 @@
 //! Kernel backend against a real VFIO device, when one is given.
 //!
 //! Set `CXL_TEST_VFIO_DEVICE` to a cdev path (`/dev/vfio/devices/vfio0`) or a PCI
-//! address bound to vfio-pci (`0000:01:00.0`). Without it the test skips loudly.
+//! address bound to vfio-pci (`0000:01:00.0`). Without it the test skips loudly
+//! (`CXL_REQUIRE_ALL=1` makes that a failure).
 
-use std::io::Write;
+mod skip_support;
 
 use anyhow::{Context, Result, ensure};
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::{DeviceLocator, KernelBackend};
 use cxl_passthrough::uapi::wire::{self, DeviceInfoHeader, RegionInfoHeader};
+use skip_support::skip;
 
 #[test]
 fn real_device_answers_info_and_region_queries() -> Result<()> {
     let Ok(dev) = std::env::var("CXL_TEST_VFIO_DEVICE") else {
-        // Written to the process's stderr directly so the test harness does not capture it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED kernel_real: no device given (set CXL_TEST_VFIO_DEVICE to a vfio cdev \
-             path or a BDF bound to vfio-pci)"
+        skip(
+            "kernel_real",
+            "no real VFIO CXL device given",
+            "set CXL_TEST_VFIO_DEVICE to a vfio cdev path or a BDF bound to vfio-pci",
         );
         return Ok(());
     };

@@ -8,7 +8,8 @@
 #
 # Idempotent (each step is skipped when its result is cached), safe to run concurrently
 # (flock), needs no stdin. Prints one "SKIP:" line per tool it could not get and still
-# exits 0, so callers decide per tool (tests check for the files below).
+# exits 0. scripts/test.sh (README's test command) runs it before cargo test; tests never
+# do: they only check for the files below and skip loudly without them.
 # Usage: scripts/guest/fetch-tools.sh [acpica|qemu|kernel|kernel73|busybox ...]
 # (default: acpica qemu kernel busybox; kernel73 only when asked for)
 set -uo pipefail
@@ -23,6 +24,7 @@ log() { printf 'guest-tools: %s\n' "$*" >&2; }
 skip() { printf '\n*** SKIP: guest-tools: %s ***\n\n' "$*" >&2; }
 
 apt_ok=1
+apt_why="no apt/root" # why setup_apt failed, for the SKIP lines
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
   apt_ok=0
 fi
@@ -67,6 +69,7 @@ PIN
     return 0
   fi
   log "apt-get update failed, see $T/apt-update.log"
+  apt_why="apt-get update failed, see $T/apt-update.log"
   return 1
 }
 
@@ -83,7 +86,7 @@ download() {
 
 get_acpica() {
   if [ -x "$T/bin/iasl" ] && [ -x "$T/bin/acpiexec" ]; then return 0; fi
-  setup_apt || { skip "ACPICA (iasl, acpiexec): no apt/root"; return 1; }
+  setup_apt || { skip "ACPICA (iasl, acpiexec): $apt_why"; return 1; }
   local debs
   debs=$(download trixie acpica-tools libc6) || { skip "ACPICA: apt-get download -t trixie acpica-tools libc6 failed"; return 1; }
   rm -rf "$T/acpica" && mkdir -p "$T/acpica"
@@ -111,7 +114,7 @@ get_qemu() {
     ln -sf "$(command -v qemu-system-x86_64)" "$T/bin/qemu-system-x86_64"
     return 0
   fi
-  setup_apt || { skip "QEMU: no apt/root"; return 1; }
+  setup_apt || { skip "QEMU: $apt_why"; return 1; }
   log "apt-get install -t bookworm-backports qemu-system-x86"
   if ! "${APT[@]}" install -y --no-install-recommends -t bookworm-backports qemu-system-x86 >"$T/qemu-install.log" 2>&1; then
     skip "QEMU: apt-get install -t bookworm-backports qemu-system-x86 failed, see $T/qemu-install.log"
@@ -149,7 +152,7 @@ extract_kernel() {
 
 get_kernel() {
   if [ -f "$T/kernel/vmlinuz" ] && [ -d "$T/kernel/modules" ]; then return 0; fi
-  setup_apt || { skip "guest kernel: no apt/root"; return 1; }
+  setup_apt || { skip "guest kernel: $apt_why"; return 1; }
   # The newest generic (not -rt, not -cloud) unsigned 6.12 image built for trixie (+deb13;
   # the +deb12 ones are bookworm-backports builds). The name carries the ABI number.
   local pkg
@@ -164,7 +167,7 @@ get_kernel() {
 # linux-modules-<abi>-amd64 the modules (linux-image-<abi>-amd64 is an empty dependency).
 get_kernel73() {
   if [ -f "$T/kernel-7.3/vmlinuz" ] && [ -d "$T/kernel-7.3/modules" ]; then return 0; fi
-  setup_apt || { skip "7.3 guest kernel: no apt/root"; return 1; }
+  setup_apt || { skip "7.3 guest kernel: $apt_why"; return 1; }
   local abi
   abi=$(apt-cache search --names-only '^linux-binary-7\.3\.[0-9]+\+deb13-amd64$' 2>/dev/null |
     awk '{print $1}' | sed 's/^linux-binary-//' | sort -V | tail -n1)
@@ -174,7 +177,7 @@ get_kernel73() {
 
 get_busybox() {
   if [ -x "$T/busybox" ]; then return 0; fi
-  setup_apt || { skip "busybox-static: no apt/root"; return 1; }
+  setup_apt || { skip "busybox-static: $apt_why"; return 1; }
   local deb
   deb=$(download bookworm busybox-static) || { skip "busybox-static: apt-get download failed"; return 1; }
   rm -rf "$T/busybox.tmp" && mkdir -p "$T/busybox.tmp"

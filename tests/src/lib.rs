@@ -2,6 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+/// Loud skips: one `SKIPPED <test>: <missing> (<how>)` line on stderr and in the
+/// `CXL_SKIP_LOG` file, or a failure under `CXL_REQUIRE_ALL=1` (docs/testing.md, "Skips").
+/// The same file serves cxl-passthrough's own tests.
+#[path = "../../cxl-passthrough/tests/skip_support/mod.rs"]
+pub mod skip;
+
+pub use skip::skip;
+
 /// Repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -11,9 +19,27 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The guest-tool cache (same default as scripts/guest/fetch-tools.sh; `CXL_GUEST_TOOLS`
-/// overrides it).
+/// overrides it). Tests only look in it: `bash scripts/test.sh` fills it before running
+/// them (tests never install anything).
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("CXL_GUEST_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/guest-tools"))
+}
+
+/// How to get guest tools, for skip messages: `tools` are fetch-tools.sh's names.
+pub fn provision_hint(tools: &str) -> String {
+    format!(
+        "bash scripts/test.sh provisions them, or as root: scripts/guest/fetch-tools.sh {tools}"
+    )
+}
+
+/// The files under [`tools_dir`] among `needed` that are missing (empty: all present).
+pub fn missing_tools(needed: &[&str]) -> Vec<String> {
+    let dir = tools_dir();
+    needed
+        .iter()
+        .filter(|f| !dir.join(f).exists())
+        .map(|f| dir.join(f).display().to_string())
+        .collect()
 }

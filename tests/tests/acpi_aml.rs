@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use acpi_support::{
-    AcpiValue, acpica, acpiexec, dwords, dwords_arg, passthrough_topology, run, scratch, skip,
+    AcpiValue, acpica_or_skip, acpiexec, dwords, dwords_arg, passthrough_topology, run, scratch,
     uuid_arg,
 };
 use cxl_acpi::aml::{CXL_OSC_UUID, PCI_OSC_UUID, PRESERVE_CONFIG_UUID};
@@ -53,11 +53,7 @@ fn buffer_dwords(v: &AcpiValue) -> Vec<u32> {
 
 #[test]
 fn acpiexec_evaluates_identity_objects_and_crs() {
-    let Some(bin) = acpica() else {
-        skip(
-            "acpiexec_evaluates_identity_objects_and_crs",
-            "ACPICA unavailable",
-        );
+    let Some(bin) = acpica_or_skip("acpiexec_evaluates_identity_objects_and_crs") else {
         return;
     };
     let dir = scratch("acpiexec_identity");
@@ -134,11 +130,7 @@ fn acpiexec_evaluates_identity_objects_and_crs() {
 
 #[test]
 fn acpiexec_evaluates_osc_for_both_uuids() {
-    let Some(bin) = acpica() else {
-        skip(
-            "acpiexec_evaluates_osc_for_both_uuids",
-            "ACPICA unavailable",
-        );
+    let Some(bin) = acpica_or_skip("acpiexec_evaluates_osc_for_both_uuids") else {
         return;
     };
     let dir = scratch("acpiexec_osc");
@@ -199,11 +191,7 @@ fn acpiexec_evaluates_osc_for_both_uuids() {
 
 #[test]
 fn acpiexec_evaluates_preserve_config_dsm() {
-    let Some(bin) = acpica() else {
-        skip(
-            "acpiexec_evaluates_preserve_config_dsm",
-            "ACPICA unavailable",
-        );
+    let Some(bin) = acpica_or_skip("acpiexec_evaluates_preserve_config_dsm") else {
         return;
     };
     let dir = scratch("acpiexec_dsm");
@@ -229,8 +217,7 @@ fn acpiexec_evaluates_preserve_config_dsm() {
 /// disassembly: iasl -d, then iasl, with no error.
 #[test]
 fn iasl_round_trips_the_aml() {
-    let Some(bin) = acpica() else {
-        skip("iasl_round_trips_the_aml", "ACPICA unavailable");
+    let Some(bin) = acpica_or_skip("iasl_round_trips_the_aml") else {
         return;
     };
     let dir = scratch("iasl_aml");

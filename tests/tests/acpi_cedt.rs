@@ -5,7 +5,7 @@ mod acpi_support;
 use std::process::Command;
 
 use acpi_support::{
-    DslField, acpica, parse_dsl_fields, passthrough_topology, qemu_reference_topology, run,
+    DslField, acpica_or_skip, parse_dsl_fields, passthrough_topology, qemu_reference_topology, run,
     scratch, skip,
 };
 use cxl_acpi::build_cedt;
@@ -19,7 +19,8 @@ fn cedt_matches_qemu_reference() {
     let Ok(reference) = std::fs::read(&path) else {
         skip(
             "cedt_matches_qemu_reference",
-            &format!("{} not found", path.display()),
+            &format!("QEMU's reference table {} not found", path.display()),
+            "check out the shared/ testdata beside the repository",
         );
         return;
     };
@@ -46,11 +47,7 @@ fn cedt_matches_qemu_reference() {
 /// meant, with no warning or error.
 #[test]
 fn iasl_decodes_every_cedt_field() {
-    let Some(bin) = acpica() else {
-        skip(
-            "iasl_decodes_every_cedt_field",
-            "ACPICA (trixie acpica-tools) unavailable",
-        );
+    let Some(bin) = acpica_or_skip("iasl_decodes_every_cedt_field") else {
         return;
     };
     let dir = scratch("iasl_cedt");

@@ -11,7 +11,7 @@ mod acpi_support;
 use std::process::Command;
 use std::time::Instant;
 
-use acpi_support::{ensure_tools, repo_root, run, scratch, skip};
+use acpi_support::{find_tools, provision_hint, repo_root, run, scratch, skip};
 use cxl_acpi::{CfmwsWindow, HostBridge, OemIds, Topology, build_cedt, build_ssdt};
 
 const WINDOW_BASE: u64 = 0x10_0000_0000;
@@ -42,15 +42,16 @@ fn guest_topology() -> Topology {
 #[test]
 fn linux_guest_builds_cxl_root_decoder_from_our_tables() {
     let name = "linux_guest_builds_cxl_root_decoder_from_our_tables";
-    let Some(tools) = ensure_tools(
-        &["qemu", "kernel", "busybox"],
-        &["kernel/vmlinuz", "busybox", "bin/qemu-system-x86_64"],
-    ) else {
-        skip(
-            name,
-            "QEMU, the Debian 6.12 kernel or busybox-static unavailable",
-        );
-        return;
+    let tools = match find_tools(&["kernel/vmlinuz", "busybox", "bin/qemu-system-x86_64"]) {
+        Ok(t) => t,
+        Err(missing) => {
+            skip(
+                name,
+                &format!("QEMU, the Debian 6.12 kernel or busybox-static not found: {missing:?}"),
+                &provision_hint("qemu kernel busybox"),
+            );
+            return;
+        }
     };
     let dir = scratch("linux_guest");
     let topo = guest_topology();
@@ -64,8 +65,8 @@ fn linux_guest_builds_cxl_root_decoder_from_our_tables() {
         .arg(&dir)
         .env("CXL_GUEST_TOOLS", &tools));
     std::fs::write(dir.join("console.log"), &out).unwrap();
-    if let Some(line) = out.lines().find(|l| l.starts_with("SKIP:")) {
-        skip(name, line);
+    if let Some(line) = out.lines().find_map(|l| l.strip_prefix("SKIP:")) {
+        skip(name, line.trim(), &provision_hint("qemu kernel busybox"));
         return;
     }
     eprintln!("guest run: {:.1} s", started.elapsed().as_secs_f64());

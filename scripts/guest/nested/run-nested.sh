@@ -14,7 +14,9 @@
 # scripts/guest/fetch-tools.sh (qemu kernel kernel73 busybox); run it first (as root).
 # The 7.3 cases load our Type-2 test driver when scripts/guest/build-guest-driver.sh has
 # built it (else they report "@@l2.t2driver=absent").
-# Exits 2 with one "SKIP:" line when something needed is missing.
+# Exits 2 with one "SKIP:" line when something needed is missing. Limits for a hang, not
+# a time budget: QEMU is killed after CXL_E2E_QEMU_TIMEOUT s (default 900; exit 124),
+# one cloud-hypervisor run after CXL_E2E_CH_TIMEOUT s (default 300).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -121,7 +123,7 @@ ldd "$ch" | grep -oE '/[^ ]+' | while read -r lib; do
   cp -L "$lib" "$l1root$lib"
 done
 for k in $kernels; do l2 "$k" "$l1root/l2/$k"; done
-printf 'RUNS="%s"\nCH_TIMEOUT=%s\n' "${runs//,/ }" "${CXL_E2E_CH_TIMEOUT:-90}" >"$l1root/nested.conf"
+printf 'RUNS="%s"\nCH_TIMEOUT=%s\n' "${runs//,/ }" "${CXL_E2E_CH_TIMEOUT:-300}" >"$l1root/nested.conf"
 cp "$here/l1-init.sh" "$l1root/init"
 chmod +x "$l1root/init"
 cpio_gz "$l1root" "$work/l1.cpio.gz"
@@ -129,6 +131,6 @@ cpio_gz "$l1root" "$work/l1.cpio.gz"
 echo "@@run.cases=$runs"
 echo "@@run.nonce=$nonce"
 echo "@@run.ch=$ch"
-exec timeout "${CXL_E2E_QEMU_TIMEOUT:-400}" "$qemu" -M q35 -cpu EPYC -m 3G -smp 2 -nographic -no-reboot -nic none \
+exec timeout "${CXL_E2E_QEMU_TIMEOUT:-900}" "$qemu" -M q35 -cpu EPYC -m 3G -smp 2 -nographic -no-reboot -nic none \
   -kernel "$T/kernel/vmlinuz" -initrd "$work/l1.cpio.gz" \
   -append "console=ttyS0 panic=-1 quiet loglevel=3" </dev/null

@@ -1,9 +1,10 @@
 //! Shared helpers of the `acpi_*` integration tests: topologies, the guest-tool cache
-//! (fetched from Debian packages by `scripts/guest/fetch-tools.sh`), loud skips.
+//! (filled from Debian packages by `scripts/guest/fetch-tools.sh`, which
+//! `bash scripts/test.sh` runs first), loud skips.
 
-#![allow(dead_code)] // each acpi_* test binary uses a subset
+#![allow(dead_code, unused_imports)] // each acpi_* test binary uses a subset
 
-pub use cxl_integration_tests::{repo_root, tools_dir};
+pub use cxl_integration_tests::{missing_tools, provision_hint, repo_root, skip, tools_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,33 +13,31 @@ use cxl_acpi::{
     WindowRestrictions,
 };
 
-/// Prints a skip line nobody can miss.
-pub fn skip(test: &str, why: &str) {
-    eprintln!("\n*** SKIP: {test}: {why} ***\n");
-    println!("SKIP: {test}: {why}");
+/// Looks for guest tools in the cache (filled by `bash scripts/test.sh`'s provisioning
+/// step, scripts/guest/fetch-tools.sh; tests never install anything): the cache directory
+/// if every file in `needed` (relative to it) exists, else the missing paths.
+pub fn find_tools(needed: &[&str]) -> Result<PathBuf, Vec<String>> {
+    let missing = missing_tools(needed);
+    if missing.is_empty() {
+        Ok(tools_dir())
+    } else {
+        Err(missing)
+    }
 }
 
-/// Makes sure `tools` (names the fetch script knows) are cached: runs the script (it is
-/// idempotent and locks itself), then returns the cache directory if every file in
-/// `needed` (relative to it) exists.
-pub fn ensure_tools(tools: &[&str], needed: &[&str]) -> Option<PathBuf> {
-    let dir = tools_dir();
-    let have = |d: &Path| needed.iter().all(|f| d.join(f).exists());
-    if !have(&dir) {
-        let status = Command::new("bash")
-            .arg(repo_root().join("scripts/guest/fetch-tools.sh"))
-            .args(tools)
-            .status();
-        if let Err(e) = status {
-            eprintln!("cannot run fetch-tools.sh: {e}");
+/// The `iasl` and `acpiexec` wrappers' directory, or a loud skip of `test` (`None`).
+pub fn acpica_or_skip(test: &str) -> Option<PathBuf> {
+    match find_tools(&["bin/iasl", "bin/acpiexec"]) {
+        Ok(d) => Some(d.join("bin")),
+        Err(missing) => {
+            skip(
+                test,
+                &format!("ACPICA 20250404 (trixie acpica-tools) not found: {missing:?}"),
+                &provision_hint("acpica"),
+            );
+            None
         }
     }
-    have(&dir).then_some(dir)
-}
-
-/// `iasl` and `acpiexec` wrappers, fetched if needed.
-pub fn acpica() -> Option<PathBuf> {
-    ensure_tools(&["acpica"], &["bin/iasl", "bin/acpiexec"]).map(|d| d.join("bin"))
 }
 
 /// A scratch directory for one test.

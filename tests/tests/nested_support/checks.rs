@@ -186,9 +186,126 @@ fn device_checks(c: &Console, bdf: &str, win: Option<&HostWindow>, out: &mut Vec
         ),
     );
     hdm_and_memory(c, bdf, win, "post", 0x80, out);
+    dpa_kept_across_flr(c, bdf, win, out);
     if super::region::has_type2_api(c) {
         super::region::device(c, bdf, win, out);
     }
+}
+
+/// The UAPI revision (`"v2"`, `"v3"`) the simulated device on PCI segment `segment` was
+/// started with, from cloud-hypervisor's arguments (`l1.ch_args`:
+/// `--device path=sim:v3,cxl=on,pci_segment=1,id=cxl0 ...`).
+pub fn device_revision(c: &Console, segment: u16) -> Option<&str> {
+    let args = c.get("l1.ch_args")?;
+    args.split_whitespace().find_map(|a| {
+        let opts: Vec<&str> = a.split(',').collect();
+        let seg = opts
+            .iter()
+            .find_map(|o| o.strip_prefix("pci_segment="))?
+            .parse::<u16>()
+            .ok()?;
+        let rev = opts.iter().find_map(|o| o.strip_prefix("path=sim:"))?;
+        (seg == segment).then_some(rev)
+    })
+}
+
+/// Whether the guest's FLR (a function reset through the simulated driver) keeps device
+/// memory, per UAPI revision (docs/simulator.md "Memory across resets";
+/// cxl-passthrough/src/backend/sim/reset.rs): v2 zaps the DPA region in the reset's
+/// prepare step and, decoder 0 being committed again after the hardware reset, restores
+/// the same pages in finish; v3 resets the hardware only and never zaps. Neither clears
+/// memory (only a CXL reset with Mem_Clr does), so both keep it. `None`: not a revision
+/// the simulator has.
+pub fn flr_keeps_dpa(revision: &str) -> Option<bool> {
+    match revision {
+        "v2" | "v3" => Some(true),
+        _ => None,
+    }
+}
+
+/// `0x40:0x11 0xffffffee ...` (offset, then dwords) as (offset, little-endian bytes).
+fn offset_dwords(v: &str) -> Option<(u64, Vec<u8>)> {
+    let (off, dw) = v.split_once(':')?;
+    Some((num(off)?, dwords_le(dw)?))
+}
+
+/// After the FLR the guest reads back the pattern it wrote before it (`dpa.<bdf>.post.kept`
+/// at 0x40): it must be there exactly when the device's revision keeps memory across a
+/// function reset ([`flr_keeps_dpa`]); a memory that comes back zeroed, stale or unmapped
+/// after a v2 zap/restore fails here.
+fn dpa_kept_across_flr(c: &Console, bdf: &str, win: &HostWindow, out: &mut Vec<Check>) {
+    let name = format!("dpa_kept_across_flr[{bdf}]");
+    let rev = device_revision(c, win.segment);
+    let keeps = rev.and_then(flr_keeps_dpa);
+    let flr_ok = c.get(&format!("flr.{bdf}")) == Some("ok");
+    let pre = c.get(&format!("dpa.{bdf}.pre.wrote")).unwrap_or("");
+    let kept = c.get(&format!("dpa.{bdf}.post.kept")).unwrap_or("");
+    let (pre_v, kept_v) = (offset_dwords(pre), offset_dwords(kept));
+    let pass = match (keeps, &pre_v, &kept_v) {
+        (Some(keeps), Some(p), Some(k)) => flr_ok && ((p == k) == keeps),
+        _ => false,
+    };
+    let want = match keeps {
+        Some(true) => "the pre-FLR pattern kept",
+        Some(false) => "the pre-FLR pattern gone",
+        None => "a known revision (v2/v3)",
+    };
+    check(
+        out,
+        name,
+        pass,
+        format!(
+            "{} FLR {}: want {want}; wrote {pre:?} before, read {kept:?} after",
+            rev.unwrap_or("unknown revision"),
+            if flr_ok { "ok" } else { "not ok" }
+        ),
+    );
+}
+
+/// How long one case took, from its records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CaseTiming {
+    /// cloud-hypervisor's whole run (L2 boot, checks, power-off) on the L1 clock
+    /// (`l1.ch_end - l1.ch_start`).
+    pub vmm_run_s: Option<f64>,
+    /// L2 uptime when its /init finished (`l2.done`).
+    pub l2_done_s: Option<f64>,
+}
+
+/// The timing records of one case's console.
+pub fn case_timing(c: &Console) -> CaseTiming {
+    let f = |k: &str| c.get(k).and_then(|v| v.trim().parse::<f64>().ok());
+    CaseTiming {
+        vmm_run_s: f("l1.ch_start")
+            .zip(f("l1.ch_end"))
+            .map(|(a, b)| b - a)
+            .filter(|d| *d >= 0.0),
+        l2_done_s: f("l2.done"),
+    }
+}
+
+/// The time figures of a run: one line per case, then the total wall time and the hard
+/// timeout (the only limit that fails the test).
+pub fn timing_report(
+    cases: &[(String, CaseTiming)],
+    total: std::time::Duration,
+    hard_timeout: std::time::Duration,
+) -> String {
+    let s = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1} s"));
+    let mut r = String::from("=== time ===\n");
+    for (label, t) in cases {
+        r += &format!(
+            "{label:<10} cloud-hypervisor run {} (L1 clock), L2 /init done at {} of L2 uptime\n",
+            s(t.vmm_run_s),
+            s(t.l2_done_s)
+        );
+    }
+    r += &format!(
+        "total      {:.1} s wall (host preparation, L1 boot, every case); fails only past the hard timeout of {} s\n",
+        total.as_secs_f64(),
+        hard_timeout.as_secs()
+    );
+    r
 }
 
 fn attr<'a>(c: &'a Console, dev: &str, a: &str) -> &'a str {

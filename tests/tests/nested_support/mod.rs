@@ -8,35 +8,21 @@ pub mod checks;
 pub mod console;
 pub mod region;
 
-pub use cxl_integration_tests::{repo_root, tools_dir};
+pub use cxl_integration_tests::{missing_tools, provision_hint, repo_root, skip, tools_dir};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// The variable naming the patched cloud-hypervisor binary (built with `cxl-sim`).
 pub const ENV: &str = "CXL_E2E_CLOUD_HYPERVISOR";
 
-/// Fetches the tools the nested run needs (idempotent; prints SKIP lines itself) and
-/// tells which are still missing.
-pub fn ensure_tools() -> Vec<String> {
-    let dir = tools_dir();
-    let needed = ["kernel/vmlinuz", "kernel-7.3/vmlinuz", "busybox"];
-    let missing = |d: &Path| -> Vec<String> {
-        needed
-            .iter()
-            .filter(|f| !d.join(f).exists())
-            .map(|f| f.to_string())
-            .collect()
-    };
-    if !missing(&dir).is_empty() {
-        let status = Command::new("bash")
-            .arg(repo_root().join("scripts/guest/fetch-tools.sh"))
-            .args(["qemu", "kernel", "kernel73", "busybox"])
-            .status();
-        if let Err(e) = status {
-            eprintln!("cannot run fetch-tools.sh: {e}");
-        }
-    }
-    let mut m = missing(&dir);
+/// fetch-tools.sh's names of the tools the nested run needs.
+pub const TOOLS: &str = "qemu kernel kernel73 busybox";
+
+/// The guest tools the nested run needs that are not in the cache (tests never fetch
+/// them: `bash scripts/test.sh` does when `CXL_E2E_CLOUD_HYPERVISOR` is set).
+pub fn missing_guest_tools() -> Vec<String> {
+    let mut m = missing_tools(&["kernel/vmlinuz", "kernel-7.3/vmlinuz", "busybox"]);
     if Command::new("qemu-system-x86_64")
         .arg("--version")
         .output()
@@ -50,12 +36,16 @@ pub fn ensure_tools() -> Vec<String> {
 /// How one nested run ended.
 #[derive(Debug)]
 pub enum Run {
-    /// The script printed a `SKIP:` line (a tool is missing).
+    /// The script printed a `SKIP:` line (a tool is missing): the rest of that line.
     Skipped(String),
-    /// The console (stdout + stderr) and whether the script exited 0.
+    /// The console (stdout + stderr) and how the script exited.
     Done {
         /// Exit status 0.
         ok: bool,
+        /// The QEMU run hit its timeout (`timeout` exit status 124): something hung.
+        timed_out: bool,
+        /// That timeout in seconds (`CXL_E2E_QEMU_TIMEOUT`, default the hard timeout).
+        qemu_timeout: String,
         /// Everything printed.
         console: String,
     },
@@ -63,8 +53,17 @@ pub enum Run {
 
 /// Runs the nested script once for every case `(kernel, devices)` (kernel "6.12" or
 /// "7.3", 1 or 2 simulated CXL devices), using `ch` as the patched cloud-hypervisor; the
-/// work files go to `work`.
-pub fn run_nested(ch: &Path, cases: &[(String, usize)], work: &Path) -> Run {
+/// work files go to `work`. QEMU is killed after `hard_timeout` (unless
+/// `CXL_E2E_QEMU_TIMEOUT` says otherwise), one cloud-hypervisor run after a third of it
+/// (unless `CXL_E2E_CH_TIMEOUT` does): limits for a hang, not a time budget.
+pub fn run_nested(
+    ch: &Path,
+    cases: &[(String, usize)],
+    work: &Path,
+    hard_timeout: Duration,
+) -> Run {
+    let secs = |var: &str, d: Duration| std::env::var(var).unwrap_or(d.as_secs().to_string());
+    let qemu_timeout = secs("CXL_E2E_QEMU_TIMEOUT", hard_timeout);
     let runs: Vec<String> = cases.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/guest/nested/run-nested.sh"))
@@ -73,6 +72,11 @@ pub fn run_nested(ch: &Path, cases: &[(String, usize)], work: &Path) -> Run {
         .arg(work)
         .env(ENV, ch)
         .env("CXL_GUEST_TOOLS", tools_dir())
+        .env("CXL_E2E_QEMU_TIMEOUT", &qemu_timeout)
+        .env(
+            "CXL_E2E_CH_TIMEOUT",
+            secs("CXL_E2E_CH_TIMEOUT", hard_timeout / 3),
+        )
         .output();
     let out = match out {
         Ok(o) => o,
@@ -80,11 +84,13 @@ pub fn run_nested(ch: &Path, cases: &[(String, usize)], work: &Path) -> Run {
     };
     let mut console = String::from_utf8_lossy(&out.stdout).into_owned();
     console.push_str(&String::from_utf8_lossy(&out.stderr));
-    if let Some(l) = console.lines().find(|l| l.starts_with("SKIP:")) {
-        return Run::Skipped(l.to_string());
+    if let Some(l) = console.lines().find_map(|l| l.strip_prefix("SKIP:")) {
+        return Run::Skipped(l.trim().to_string());
     }
     Run::Done {
         ok: out.status.success(),
+        timed_out: out.status.code() == Some(124),
+        qemu_timeout,
         console,
     }
 }
