@@ -16,7 +16,7 @@ else
   echo "no skip log at $log (the tests did not run?)"
 fi
 if [ -n "$prov" ] && [ -s "$prov" ]; then
-  missing=$(grep -o 'SKIP: guest-tools: .*[^* ]' "$prov" | sed 's/^SKIP: guest-tools: /  /')
+  missing=$(grep -oE 'SKIP: guest-(tools|driver): .*[^* ]' "$prov" | sed -E 's/^SKIP: guest-(tools|driver): /  /')
   if [ -n "$missing" ]; then
     printf 'provisioning could not get:\n%s\n' "$missing"
   fi
