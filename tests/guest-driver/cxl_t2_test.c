@@ -14,6 +14,10 @@
  *                                         NONCE, ~NONCE, "T2DR", TAG at region + OFFSET
  *                                         through the driver's mapping and reads them back;
  *                                         read: "seed=<4 dwords at 0> io=<OFFSET>:<4 dwords>"
+ *   /sys/bus/pci/devices/<bdf>/t2_mem     write "OFFSET" or "OFFSET VALUE" (decimal; a dword
+ *                                         write); read: the dword at OFFSET. The window
+ *                                         checks use it once the region is the driver's
+ *                                         (Linux then refuses /dev/mem there).
  *
  * GPL-2.0-only because the CXL core's Type-2 API is exported GPL-only (namespace "CXL").
  */
@@ -37,6 +41,7 @@ struct t2_dev {
 	u64 last_off;
 	u32 last[T2_IO_DWORDS];
 	bool done;
+	u64 cursor; /* t2_mem */
 };
 
 /* The device memory size the device advertises in DVSEC Range 1. */
@@ -102,9 +107,41 @@ static ssize_t t2_io_store(struct device *dev, struct device_attribute *attr, co
 }
 static DEVICE_ATTR_RW(t2_io);
 
+/* One dword of the region at the cursor, through the driver's mapping. */
+static ssize_t t2_mem_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct t2_dev *t2 = dev_get_drvdata(dev);
+
+	guard(mutex)(&t2->lock);
+	return sysfs_emit(buf, "%#x\n", READ_ONCE(t2->mem[t2->cursor / 4]));
+}
+
+/* "OFFSET" moves the cursor; "OFFSET VALUE" also writes the dword there. */
+static ssize_t t2_mem_store(struct device *dev, struct device_attribute *attr, const char *buf,
+			    size_t count)
+{
+	struct t2_dev *t2 = dev_get_drvdata(dev);
+	unsigned long long off;
+	u32 val;
+	int n;
+
+	n = sscanf(buf, "%llu %u", &off, &val);
+	if (n < 1)
+		return -EINVAL;
+	if (off % 4 || off > range_len(&t2->hpa) - 4)
+		return -ERANGE;
+	guard(mutex)(&t2->lock);
+	t2->cursor = off;
+	if (n == 2)
+		WRITE_ONCE(t2->mem[off / 4], val);
+	return count;
+}
+static DEVICE_ATTR_RW(t2_mem);
+
 static struct attribute *t2_attrs[] = {
 	&dev_attr_t2_region.attr,
 	&dev_attr_t2_io.attr,
+	&dev_attr_t2_mem.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(t2);
@@ -170,7 +207,7 @@ static struct pci_driver t2_driver = {
 	.name = "cxl_t2_test",
 	.id_table = t2_ids,
 	.probe = t2_probe,
-	.driver.dev_groups = t2_groups,
+	.dev_groups = t2_groups,
 };
 module_pci_driver(t2_driver);
 

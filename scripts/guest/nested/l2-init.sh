@@ -130,7 +130,7 @@ for c in /sys/bus/cxl/devices/*; do
     kv "cxl.$n.dports" "${dps# }"
   fi
 done
-grep -i cxl /proc/iomem | sed 's/^ *//' | while read -r l; do kv iomem "$l"; done
+grep -iE 'cxl|region|dax|kmem|soft reserved' /proc/iomem | sed 's/^ *//' | while read -r l; do kv iomem "$l"; done
 stamp cxl
 
 # --- HDM decoder 0 through the device BAR, device memory through the window
@@ -159,6 +159,26 @@ hostview() { # DPA-offset (< 256) device-index: the VMM logs that device's memor
   # (test-only port 0xce0 + 4 * index; /dev/port writes one byte, the offset)
   printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=$((0xce0 + 4 * $2)) count=1 conv=notrunc 2>/dev/null
 }
+t2start() { # bdf -> region start (decimal) when our driver owns the region, else empty
+  f=/sys/bus/pci/devices/$1/t2_region
+  [ -e "$f" ] || return
+  v=$(sed -n 's/.*start=\(0x[0-9a-f]*\).*/\1/p' "$f")
+  [ -n "$v" ] && echo $((v))
+}
+# Window dword access: through our driver's mapping when it owns the region (Linux then
+# refuses /dev/mem there), else /dev/mem. wrd BDF ADDR -> decimal; wwr BDF ADDR VALUE.
+wrd() {
+  s=$(t2start "$1")
+  if [ -n "$s" ]; then
+    echo $(($2 - s)) >"/sys/bus/pci/devices/$1/t2_mem" && echo $(($(cat "/sys/bus/pci/devices/$1/t2_mem")))
+  else
+    rd32_mem "$2"
+  fi
+}
+wwr() {
+  s=$(t2start "$1")
+  if [ -n "$s" ]; then echo "$(($2 - s)) $3" >"/sys/bus/pci/devices/$1/t2_mem"; else devmem "$2" 32 "$3"; fi
+}
 check_dev() { # bdf phase index
   b=$1; ph=$2; ix=$3
   hdm=$(hdm_base "$b")
@@ -169,7 +189,10 @@ check_dev() { # bdf phase index
   kv "hdm.$b.$ph" "base=$(hex $base) size=$(hex $size) ctrl=$(hex "$ctrl") lock=$(((ctrl >> 8) & 1)) committed=$(((ctrl >> 10) & 1)) target_type=$(((ctrl >> 12) & 1))"
   # The host seeded offset 0; the guest writes 4 dwords at 0x40 (pre) / 0x80 (post FLR).
   w=""
-  for o in 0 4 8 12; do w="$w $(hex "$(rd32_mem $((base + o)))")"; done
+  via=devmem
+  [ -n "$(t2start "$b")" ] && via=t2_mem
+  kv "dpa.$b.$ph.via" "$via"
+  for o in 0 4 8 12; do w="$w $(hex "$(wrd "$b" $((base + o)))")"; done
   kv "dpa.$b.$ph.seed" "${w# }"
   po=64
   [ "$ph" = post ] && po=128
@@ -177,17 +200,18 @@ check_dev() { # bdf phase index
   tag=$((po | (ix << 16)))
   set -- "$NONCE" $((NONCE ^ 0xffffffff)) 1160922444 "$tag"
   o=0
-  for v in "$@"; do devmem $((base + po + o)) 32 "$v"; o=$((o + 4)); done
+  for v in "$@"; do wwr "$b" $((base + po + o)) "$v"; o=$((o + 4)); done
   r=""
-  for o in 0 4 8 12; do r="$r $(hex "$(rd32_mem $((base + po + o)))")"; done
+  for o in 0 4 8 12; do r="$r $(hex "$(wrd "$b" $((base + po + o)))")"; done
   kv "dpa.$b.$ph.wrote" "$(hex "$po"):$(hex "$NONCE") $(hex $((NONCE ^ 0xffffffff))) 0x4532454c $(hex "$tag")"
   kv "dpa.$b.$ph.readback" "$(hex "$po"):${r# }"
-  [ "$ph" = post ] && { r=""; for o in 0 4 8 12; do r="$r $(hex "$(rd32_mem $((base + 64 + o)))")"; done; kv "dpa.$b.post.kept" "0x40:${r# }"; }
+  [ "$ph" = post ] && { r=""; for o in 0 4 8 12; do r="$r $(hex "$(wrd "$b" $((base + 64 + o)))")"; done; kv "dpa.$b.post.kept" "0x40:${r# }"; }
   hostview "$po" "$ix"
   # The driver's I/O through its mapping of the region: 0xc0 (pre) / 0xe0 (post FLR).
   io=/sys/bus/pci/devices/$b/t2_io
   if [ -e "$io" ]; then
-    po=$((po + 128))
+    po=192
+    [ "$ph" = post ] && po=224
     tag=$((po | (ix << 16)))
     if echo "$po $tag $NONCE" >"$io" 2>/tmp/err; then kv "t2.$b.$ph.io" "$(cat "$io")"; else kv "t2.$b.$ph.io" "failed $(cat /tmp/err)"; fi
     hostview "$po" "$ix"
