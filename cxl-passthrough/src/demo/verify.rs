@@ -8,8 +8,11 @@ use super::report::{BandwidthReport, Check, DeviceReport, ResetReport, TrapRepor
 use super::scenario::{DemoOptions, DevSteps, Prepared};
 use crate::errors::Chain;
 
-/// Below this window/RAM bandwidth ratio the window cannot be directly mapped memory.
-pub const MEMORY_SPEED_FLOOR: f64 = 0.5;
+/// Below this window/RAM bandwidth ratio the window cannot be directly mapped memory: a
+/// window that trapped or copied runs orders of magnitude slower (< 0.01). The floor is
+/// low because the ratio is timed: on a loaded 2-core host one run measured a write
+/// ratio of 0.34 with 0 exits (a 0.5 floor failed it).
+pub const MEMORY_SPEED_FLOOR: f64 = 0.1;
 
 /// Guest-side facts about the reset, gathered at the checkpoint.
 pub(super) struct ResetSeen {
