@@ -184,15 +184,24 @@ fn backend_errors_read_all_ones_and_drop_writes() {
     assert_eq!(ov.stats.errors.load(Ordering::Relaxed), 2);
 }
 
-/// Plain register file with hardware-like COMMIT → COMMITTED; `fail_write` makes the
-/// n-th write from now on (1-based) fail, `fail_all` every write.
-struct Hw(Arc<Fake>, std::sync::atomic::AtomicU32, AtomicBool);
+/// Which writes of a [`Hw`] fail (counted from when the policy is set, 1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteFault {
+    None,
+    /// Only the n-th write fails.
+    Once(u32),
+    /// The n-th write and every later one fail.
+    From(u32),
+}
+
+/// Plain register file with hardware-like COMMIT → COMMITTED and write faults.
+struct Hw(Arc<Fake>, Mutex<(WriteFault, u32)>);
 impl Hw {
     fn new(f: Arc<Fake>) -> Self {
-        Self(f, 0.into(), false.into())
+        Self(f, Mutex::new((WriteFault::None, 0)))
     }
-    fn fail_write(&self, n: u32) {
-        self.1.store(n, Ordering::SeqCst);
+    fn faults(&self, f: WriteFault) {
+        *self.1.lock().unwrap() = (f, 0);
     }
 }
 impl super::hdm_lock::DwordIo for Hw {
@@ -200,16 +209,17 @@ impl super::hdm_lock::DwordIo for Hw {
         Ok(self.0.get(o))
     }
     fn write(&self, o: u64, v: u32) -> std::result::Result<(), BackendError> {
-        if self.2.load(Ordering::SeqCst) {
-            return Err(BackendError::errno("pwrite", libc::EIO));
-        }
-        match self.1.load(Ordering::SeqCst) {
-            0 => {}
-            1 => {
-                self.1.store(0, Ordering::SeqCst);
+        {
+            let mut st = self.1.lock().unwrap();
+            st.1 += 1;
+            let fail = match st.0 {
+                WriteFault::None => false,
+                WriteFault::Once(n) => st.1 == n,
+                WriteFault::From(n) => st.1 >= n,
+            };
+            if fail {
                 return Err(BackendError::errno("pwrite", libc::EIO));
             }
-            n => self.1.store(n - 1, Ordering::SeqCst),
         }
         let v = if o == 0x20 {
             DecoderCtrl::from_bits(v)
@@ -283,7 +293,7 @@ fn each_failed_write_names_its_step_and_is_rolled_back() {
     for (i, want) in steps.into_iter().enumerate() {
         let hw = committed_hw();
         let fw = hw.0.get(0x20);
-        hw.fail_write(i as u32 + 1);
+        hw.faults(WriteFault::Once(i as u32 + 1));
         let mut lock = DecoderLock::new();
         match lock.lock(&hw, 0, 0x3_1000_0000, 2 * g) {
             Err(HdmLockError::Step { step, .. }) => assert_eq!(step, want),
@@ -305,79 +315,34 @@ fn each_failed_write_names_its_step_and_is_rolled_back() {
 #[test]
 fn interrupted_lock_resumes_and_a_fresh_lock_refuses() {
     let g = 256u64 << 20;
+    let win = 0x3_1000_0000;
     let hw = committed_hw();
-    hw.2.store(true, Ordering::SeqCst);
     let mut lock = DecoderLock::new();
-    // Every write fails: the decommit itself fails, nothing changed, nothing to resume.
-    assert!(lock.lock(&hw, 0, 0x3_1000_0000, 2 * g).is_err());
-    hw.2.store(false, Ordering::SeqCst);
-    // Decommitted by a partial attempt whose rollback could not run: fail from the 2nd
-    // write on by letting the first through, then failing all.
-    hw.fail_write(2);
-    let hw2 = &hw;
-    let r = lock.lock(hw2, 0, 0x3_1000_0000, 2 * g);
-    assert!(
-        matches!(
-            r,
-            Err(HdmLockError::Step {
-                step: LockStep::BaseLo,
-                ..
-            })
-        ),
-        "{r:?}"
-    );
-    // The rollback ran (writes work again), so simulate a failed rollback instead:
-    hw.0.set(
-        0x20,
-        DecoderCtrl::from_bits(hw.0.get(0x20))
-            .with_commit(false)
-            .with_committed(false)
-            .into_bits(),
-    );
-    let mut interrupted = DecoderLock::new();
-    assert!(matches!(
-        interrupted.lock(&hw, 0, 0x3_1000_0000, 2 * g),
-        Err(HdmLockError::NotCommitted { .. })
-    ));
-    // A lock that decommitted it itself resumes.
-    let hw = committed_hw();
-    hw.2.store(true, Ordering::SeqCst);
-    let mut lock = DecoderLock::new();
-    hw.fail_write(0);
-    // Let the decommit through (write 1 ok), then fail everything including rollback.
-    struct AfterFirst<'a>(&'a Hw, std::sync::atomic::AtomicU32);
-    impl super::hdm_lock::DwordIo for AfterFirst<'_> {
-        fn read(&self, o: u64) -> std::result::Result<u32, BackendError> {
-            self.0.read(o)
-        }
-        fn write(&self, o: u64, v: u32) -> std::result::Result<(), BackendError> {
-            if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
-                self.0.2.store(false, Ordering::SeqCst);
-                let r = self.0.write(o, v);
-                self.0.2.store(true, Ordering::SeqCst);
-                r
-            } else {
-                self.0.write(o, v)
-            }
-        }
-    }
-    let io = AfterFirst(&hw, 0.into());
-    assert!(lock.lock(&io, 0, 0x3_1000_0000, 2 * g).is_err());
+    // The decommit goes through, every later write (and so the rollback) fails.
+    hw.faults(WriteFault::From(2));
+    assert!(lock.lock(&hw, 0, win, 2 * g).is_err());
     assert!(!DecoderCtrl::from_bits(hw.0.get(0x20)).committed());
     assert!(lock.is_interrupted());
-    hw.2.store(false, Ordering::SeqCst);
-    let st = lock.lock(&hw, 0, 0x3_1000_0000, 2 * g).unwrap();
-    assert!(st.committed && st.locked && st.base == 0x3_1000_0000);
+    hw.faults(WriteFault::None);
+    // Another lock without that memory (another process) refuses the decoder...
+    assert!(matches!(
+        DecoderLock::new().lock(&hw, 0, win, 2 * g),
+        Err(HdmLockError::NotCommitted { .. })
+    ));
+    // ...the one that decommitted it re-commits firmware's decoder.
+    let st = lock.lock(&hw, 0, win, 2 * g).unwrap();
+    assert!(st.committed && st.locked && st.base == win);
     assert_eq!(st.size, 0x2000_0000);
+    assert_eq!(DecoderCtrl::from_bits(st.ctrl).ig(), 2);
     assert!(!lock.is_interrupted());
-    // ...unless the kernel refreshed its view from hardware meanwhile.
-    hw.2.store(true, Ordering::SeqCst);
-    let io = AfterFirst(&hw, 0.into());
-    assert!(lock.lock(&io, 0, 0x3_1000_0000, 2 * g).is_err());
-    hw.2.store(false, Ordering::SeqCst);
+    // Interrupted again, but then the kernel refreshed its view from hardware (v2
+    // reset): the uncommitted decoder is hardware's answer and refused.
+    hw.faults(WriteFault::From(2));
+    assert!(lock.lock(&hw, 0, win, 2 * g).is_err());
+    hw.faults(WriteFault::None);
     lock.hardware_refreshed();
     assert!(matches!(
-        lock.lock(&hw, 0, 0x3_1000_0000, 2 * g),
+        lock.lock(&hw, 0, win, 2 * g),
         Err(HdmLockError::NotCommitted { .. })
     ));
 }
