@@ -1,0 +1,152 @@
+#!/bin/busybox sh
+# /init of the lab's L1 (Linux 7.3.4 + vfio-cxl v3, QEMU TCG): commits the CXL host
+# bridge's and the type-3 endpoint's HDM decoder at the CFMWS window the way firmware
+# would (QEMU leaves them uncommitted, v3 binds only committed decoders), binds vfio-pci
+# to the endpoint, then runs against the real driver: (a) the v3 kernel selftest,
+# (b) our probe --json, (c) the kernel_real tests, (d) demo --device. Every line for
+# the test is "@@key=value" (docs/lab.md lists them).
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+kv() { echo "@@$1=$2"; }
+lines() { # PREFIX: every stdin line as @@PREFIX=line
+  while IFS= read -r l; do kv "$1" "$l"; done
+}
+hex() { printf '0x%x' "$1"; }
+rd32() { echo $(($(devmem "$1" 32))); }
+kv l1.kernel "$(uname -r)"
+if [ -c /dev/kvm ]; then kv l1.kvm ok; else kv l1.kvm missing; fi
+
+# --- the type-3 endpoint (class 0x0502xx) and its root port
+ep=""
+for d in /sys/bus/pci/devices/*; do
+  read -r cls <"$d/class"
+  case $cls in 0x0502*) ep=${d##*/} ;; esac
+done
+kv lab.endpoint "${ep:-none}"
+[ -n "$ep" ] || { kv lab.done "no CXL endpoint"; poweroff -f; }
+dev=/sys/bus/pci/devices/$ep
+drv=none
+[ -e "$dev/driver" ] && drv=$(basename "$(readlink "$dev/driver")")
+kv lab.endpoint.driver_at_boot "$drv"
+
+# --- CEDT: CHBS (host bridge component registers) and CFMWS (the window)
+t=/sys/firmware/acpi/tables/CEDT
+len=$(stat -c %s $t)
+o=36
+chbs="" win="" winsize=""
+while [ $o -lt "$len" ]; do
+  typ=$(hexdump -s $o -n 1 -e '1/1 "%u"' $t)
+  sl=$(hexdump -s $((o + 2)) -n 2 -e '1/2 "%u"' $t)
+  [ "$sl" -gt 0 ] || break
+  if [ "$typ" = 0 ]; then
+    chbs=$(($(hexdump -s $((o + 16)) -n 4 -e '1/4 "%u"' $t) + ($(hexdump -s $((o + 20)) -n 4 -e '1/4 "%u"' $t) << 32)))
+  elif [ "$typ" = 1 ]; then
+    win=$(($(hexdump -s $((o + 8)) -n 4 -e '1/4 "%u"' $t) + ($(hexdump -s $((o + 12)) -n 4 -e '1/4 "%u"' $t) << 32)))
+    winsize=$(($(hexdump -s $((o + 16)) -n 4 -e '1/4 "%u"' $t) + ($(hexdump -s $((o + 20)) -n 4 -e '1/4 "%u"' $t) << 32)))
+  fi
+  o=$((o + sl))
+done
+kv lab.cedt "chbs=$(hex "${chbs:-0}") window=$(hex "${win:-0}") size=$(hex "${winsize:-0}")"
+
+# HDM decoder capability in a component block at physical address $1 (the CXL.cache/mem
+# capability array is at +0x1000); prints its address (decimal), empty if none.
+hdm_in_block() {
+  arr=$(($1 + 0x1000))
+  h=$(rd32 $arr)
+  n=$(((h >> 24) & 0xff)); k=1
+  while [ $k -le $n ]; do
+    c=$(rd32 $((arr + k * 4)))
+    if [ $((c & 0xffff)) -eq 5 ]; then echo $((arr + ((c >> 20) & 0xfff))); return; fi
+    k=$((k + 1))
+  done
+}
+cfg32() { hexdump -s "$2" -n 4 -e '1/4 "%u"' "/sys/bus/pci/devices/$1/config"; }
+# The endpoint's component block: Register Locator DVSEC (0x1E98, ID 8), BIR 1 entry.
+ep_block() {
+  off=256
+  while [ $off -ge 256 ]; do
+    h=$(cfg32 "$1" $off)
+    [ "$h" -eq 0 ] && return
+    if [ $((h & 0xffff)) -eq 35 ] && [ $(($(cfg32 "$1" $((off + 4))) & 0xffff)) -eq 7832 ] &&
+      [ $(($(cfg32 "$1" $((off + 8))) & 0xffff)) -eq 8 ]; then
+      rlen=$((($(cfg32 "$1" $((off + 4))) >> 20) & 0xfff)); e=0
+      while [ $((12 + e * 8 + 8)) -le $rlen ]; do
+        lo=$(cfg32 "$1" $((off + 12 + e * 8))); hi=$(cfg32 "$1" $((off + 16 + e * 8)))
+        if [ $(((lo >> 8) & 0xff)) -eq 1 ]; then
+          bar=$(sed -n "$(((lo & 7) + 1))p" "/sys/bus/pci/devices/$1/resource" | cut -d' ' -f1)
+          echo $((bar + (lo & 0xffff0000) + (hi << 32)))
+          return
+        fi
+        e=$((e + 1))
+      done
+    fi
+    off=$(((h >> 20) & 0xffc))
+  done
+}
+# commit HDM-ADDR TARGET0: decoder 0 = the window (256 MiB, the endpoint's memory),
+# 1 way, target list byte 0, CTRL = COMMIT | LOCK (device-coherent). Prints CTRL after.
+commit() {
+  devmem $(($1 + 0x10)) 32 $((win & 0xffffffff))
+  devmem $(($1 + 0x14)) 32 $((win >> 32))
+  devmem $(($1 + 0x18)) 32 $((0x10000000))
+  devmem $(($1 + 0x1c)) 32 0
+  devmem $(($1 + 0x24)) 32 "$2"
+  devmem $(($1 + 0x28)) 32 0
+  devmem $(($1 + 0x04)) 32 2 # HDM Decoder Enable
+  devmem $(($1 + 0x20)) 32 $((0x300))
+  hex "$(rd32 $(($1 + 0x20)))"
+}
+setpci_cmd_mem() { # enable memory decoding of a function (its BAR must be reachable)
+  f=/sys/bus/pci/devices/$1/config
+  c=$(hexdump -s 4 -n 2 -e '1/2 "%u"' "$f")
+  printf "\\$(printf %o $(((c | 2) & 0xff)))" | dd of="$f" bs=1 seek=4 count=1 conv=notrunc 2>/dev/null
+}
+if [ -n "$chbs" ] && [ -n "$win" ]; then
+  hb=$(hdm_in_block "$chbs")
+  kv lab.hb_hdm "$(hex "${hb:-0}")"
+  rp_port=1 # the cxl-rp's port=1 (run-lab.sh)
+  [ -n "$hb" ] && kv lab.hb_commit "ctrl=$(commit "$hb" $rp_port)"
+  setpci_cmd_mem "$ep"
+  blk=$(ep_block "$ep")
+  eh=""
+  [ -n "$blk" ] && eh=$(hdm_in_block "$blk")
+  kv lab.ep_hdm "$(hex "${eh:-0}")"
+  [ -n "$eh" ] && kv lab.ep_commit "ctrl=$(commit "$eh" 0)"
+fi
+
+# --- vfio-pci: the type-3 device's reset zeroes its decoders in QEMU (firmware would
+# keep them across FLR), so its reset method is cleared (docs/lab.md)
+if [ "$drv" != none ]; then echo "$ep" >"$dev/driver/unbind"; fi
+echo >"$dev/reset_method" 2>/dev/null && kv lab.reset_method cleared || kv lab.reset_method "$(cat "$dev/reset_method" 2>/dev/null)"
+echo vfio-pci >"$dev/driver_override"
+echo "$ep" >/sys/bus/pci/drivers_probe
+drv=none
+[ -e "$dev/driver" ] && drv=$(basename "$(readlink "$dev/driver")")
+kv lab.endpoint.driver "$drv"
+dmesg | grep -iE 'vfio|cxl' | lines lab.dmesg.bind
+ls /dev/vfio /dev/vfio/devices 2>/dev/null | tr '\n' ' ' | lines lab.devvfio
+
+# --- (a) the v3 kernel selftest
+if [ -x /lab/selftest ]; then
+  /lab/selftest "$ep" >/tmp/st.log 2>&1
+  kv lab.selftest.rc $?
+  lines lab.selftest </tmp/st.log
+fi
+# --- (b) our probe
+/lab/cxl-passthrough probe --device "$ep" --json >/tmp/probe.json 2>/tmp/probe.err
+kv lab.probe.rc $?
+kv lab.probe.json "$(tr -d '\n' </tmp/probe.json)"
+lines lab.probe.err </tmp/probe.err
+# --- (c) the kernel backend on the real device
+CXL_TEST_VFIO_DEVICE=$ep /lab/kernel_real --test-threads=1 --nocapture >/tmp/kr.log 2>&1
+kv lab.kernel_real.rc $?
+lines lab.kernel_real </tmp/kr.log
+# --- (d) the demo on the real device (nested KVM in L1)
+/lab/cxl-passthrough demo --device "$ep" >/tmp/demo.log 2>&1
+kv lab.demo.rc $?
+lines lab.demo </tmp/demo.log
+dmesg | grep -iE 'vfio|cxl' | lines lab.dmesg.end
+kv lab.done ok
+poweroff -f

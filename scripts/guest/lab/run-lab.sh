@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The real-kernel lab (docs/lab.md): QEMU TCG (nested SVM) boots L1 = Linux 7.3.4 with
+# the vfio-cxl v3 series, on a QEMU CXL topology whose type-3 endpoint has one HDM
+# decoder (our QEMU patch, tests/lab/qemu/). L1's /init (l1-init.sh) commits the host
+# bridge's and the endpoint's decoders the way firmware would, binds vfio-pci, and runs
+# against the REAL driver: the v3 kernel selftest, our `probe --json`, the kernel_real
+# tests, `demo --device`, and (when given) the patched cloud-hypervisor booting an L2.
+# Lines for the test are "@@key=value" (tests/tests/lab_real_kernel.rs reads them).
+#
+# Usage: CXL_LAB_QEMU=/path/qemu-system-x86_64 CXL_LAB_KERNEL=/path/bzImage \
+#        [CXL_LAB_QEMU_DATA=/usr/share/seabios:/usr/share/qemu] [CXL_LAB_SELFTEST=/path/vfio_cxl_test] \
+#        [CXL_E2E_CLOUD_HYPERVISOR=/path/cloud-hypervisor] scripts/guest/lab/run-lab.sh [--work DIR]
+# Builds our CLI and the kernel_real test binary (release) itself. Exits 2 with one
+# "SKIP:" line when something needed is missing. Nothing here builds the kernel or QEMU
+# (docs/lab.md says how to build them by hand).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+T=${CXL_GUEST_TOOLS:-$repo/target/guest-tools}
+work=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --work) work=$2; shift 2 ;;
+    *) echo "usage: $0 [--work DIR]" >&2; exit 64 ;;
+  esac
+done
+skip() { echo "SKIP: run-lab: $*"; exit 2; }
+
+qemu=${CXL_LAB_QEMU:-}
+kernel=${CXL_LAB_KERNEL:-}
+[ -n "$qemu" ] && [ -n "$kernel" ] || skip "set CXL_LAB_QEMU (patched qemu-system-x86_64) and CXL_LAB_KERNEL (7.3.4 + vfio-cxl v3 bzImage); docs/lab.md says how to build them"
+[ -x "$qemu" ] || skip "CXL_LAB_QEMU=$qemu is not an executable"
+[ -f "$kernel" ] || skip "CXL_LAB_KERNEL=$kernel is not a file"
+[ -e "$T/busybox" ] || skip "missing $T/busybox (run scripts/guest/fetch-tools.sh busybox)"
+for tool in gzip ldd cargo; do command -v $tool >/dev/null || skip "host tool $tool missing"; done
+[ -n "$work" ] || work=$(mktemp -d)
+mkdir -p "$work"
+
+# Our binaries, release builds (the lab's CPU is emulated: debug builds are slow there).
+(cd "$repo" && cargo build -q --release -p cxl-passthrough --bin cxl-passthrough) >&2
+cli=${CARGO_TARGET_DIR:-$repo/target}/release/cxl-passthrough
+kreal=$(cd "$repo" && cargo test -q --release -p cxl-passthrough --test kernel_real --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
+[ -x "$cli" ] && [ -x "$kreal" ] || skip "could not build the CLI or the kernel_real test binary"
+
+copy_with_libs() { # BINARY DEST-ROOT DEST-PATH
+  mkdir -p "$2$(dirname "$3")"
+  cp "$1" "$2$3"
+  ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+    mkdir -p "$2$(dirname "$lib")"
+    cp -L "$lib" "$2$lib"
+  done
+}
+
+root=$work/l1root
+rm -rf "$root" && mkdir -p "$root"/{bin,proc,sys,dev,tmp}
+cp "$T/busybox" "$root/bin/busybox"
+copy_with_libs "$cli" "$root" /lab/cxl-passthrough
+copy_with_libs "$kreal" "$root" /lab/kernel_real
+if [ -n "${CXL_LAB_SELFTEST:-}" ]; then
+  [ -x "$CXL_LAB_SELFTEST" ] || skip "CXL_LAB_SELFTEST=$CXL_LAB_SELFTEST is not an executable"
+  copy_with_libs "$CXL_LAB_SELFTEST" "$root" /lab/selftest
+fi
+if [ -n "${CXL_E2E_CLOUD_HYPERVISOR:-}" ]; then
+  copy_with_libs "$CXL_E2E_CLOUD_HYPERVISOR" "$root" /lab/cloud-hypervisor
+fi
+cp "$here/l1-init.sh" "$root/init"
+chmod +x "$root/init"
+(cd "$root" && find . | "$T/busybox" cpio -o -H newc 2>/dev/null | gzip -1 >"$work/l1.cpio.gz")
+
+data=()
+IFS=: read -r -a dirs <<<"${CXL_LAB_QEMU_DATA:-/usr/share/seabios:/usr/share/qemu}"
+for d in "${dirs[@]}"; do data+=(-L "$d"); done
+
+echo "@@lab.qemu=$qemu"
+echo "@@lab.kernel=$kernel"
+# Topology (docs/lab.md): a CXL host bridge (pxb-cxl, HDM decoder for passthrough) -> a
+# CXL root port -> a type-3 endpoint with 256 MiB of volatile memory and one HDM
+# decoder; one 4 GiB CFMWS window targeting the host bridge; an emulated IOMMU for VFIO.
+exec timeout "${CXL_LAB_QEMU_TIMEOUT:-900}" "$qemu" "${data[@]}" \
+  -M q35,cxl=on -cpu EPYC -m 2G,maxmem=4G,slots=2 -smp 2 -nographic -no-reboot -nic none \
+  -object memory-backend-ram,id=vmem0,share=on,size=256M \
+  -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1,hdm_for_passthrough=on \
+  -device cxl-rp,port=1,bus=cxl.1,id=rp1,chassis=0,slot=2 \
+  -device cxl-type3,bus=rp1,volatile-memdev=vmem0,id=cxl-vmem0 \
+  -M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G \
+  -device intel-iommu,intremap=off \
+  -kernel "$kernel" -initrd "$work/l1.cpio.gz" \
+  -append "console=ttyS0 panic=-1 quiet loglevel=4 intel_iommu=on iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1 iomem=relaxed" \
+  </dev/null
