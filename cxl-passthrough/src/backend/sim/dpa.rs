@@ -5,7 +5,7 @@ use super::config::Errno;
 use crate::sys::memfd::Memfd;
 
 /// Device-memory state.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DpaState {
     /// v2 `region_active`.
     pub active: bool,

@@ -24,7 +24,9 @@ mod layout;
 mod regions;
 mod reset;
 mod rw;
+mod snapshot;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub use crate::sys::memfd::{Mapping, Prot};
@@ -33,6 +35,7 @@ pub use config_override::ConfigOverride;
 pub use faults::{CapChainFault, Fault, InfoTarget, Op, Stats};
 pub use hdm::HdmRegs;
 pub use layout::{AUX_BAR_SIZE, DEVICE_DVSEC, REGLOC_DVSEC};
+pub use snapshot::SimSnapshot;
 
 use self::comp_regs_v2::V2Comp;
 use self::comp_regs_v3::V3Comp;
@@ -43,6 +46,7 @@ use self::dvsec_v2::DvsecV2;
 use self::dvsec_v3::DvsecV3;
 use self::faults::FaultSet;
 use self::layout::Layout;
+use self::snapshot::MemTrack;
 use super::{Backend, BackendError, MmapSource, ResetKind};
 use crate::regs::dvsec::off::LENGTH_REV2;
 use crate::sys::memfd::Memfd;
@@ -52,14 +56,14 @@ use crate::uapi::wire::{DEVICE_INFO_SIZE, REGION_INFO_SIZE};
 const CLASS_MEMORY_CXL: u32 = 0x0502;
 
 /// The CXL personality of the driver, per revision.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum CxlState {
     V2 { comp: V2Comp, dvsec: DvsecV2 },
     V3 { comp: V3Comp, dvsec: DvsecV3 },
 }
 
 /// Everything behind the lock.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct State {
     hw_cfg: HwConfig,
     hw_comp: HwComponent,
@@ -68,6 +72,8 @@ struct State {
     dpa: DpaState,
     faults: FaultSet,
     stats: Stats,
+    /// Changes of the memfd contents, for [`SimDevice::restore`] (kept across a restore).
+    mem_track: MemTrack,
 }
 
 /// A simulated CXL Type-2 device bound to a simulated vfio-pci CXL driver.
@@ -77,6 +83,11 @@ pub struct SimDevice {
     layout: Layout,
     mem: Memfd,
     state: Mutex<State>,
+    /// Process-unique id, so a snapshot is only restored onto its own device.
+    id: u64,
+    /// Set once the memfd was handed out ([`SimDevice::device_fd`]): writes through it
+    /// or a mapping of it are invisible to [`MemTrack`], so restores rewrite the file.
+    fd_shared: AtomicBool,
 }
 
 impl SimConfig {
@@ -140,7 +151,10 @@ impl SimDevice {
                 dpa: DpaState::default(),
                 faults: FaultSet::default(),
                 stats: Stats::default(),
+                mem_track: MemTrack::default(),
             }),
+            id: snapshot::next_id(),
+            fd_shared: AtomicBool::new(false),
         };
         dev.open()
             .map_err(|e| SimError::Io(std::io::Error::from_raw_os_error(e.0)))?;
@@ -311,6 +325,7 @@ impl SimDevice {
     pub fn dpa_host_write(&self, off: u64, data: &[u8]) -> Result<(), Errno> {
         let mut st = self.lock();
         self.check_dpa_range(off, data.len())?;
+        st.mem_track.written();
         st.dpa
             .host_write(&self.mem, self.layout.dpa_file_off, off, data)
     }
@@ -327,9 +342,12 @@ impl SimDevice {
         self.layout.region(index).map(|r| r.offset)
     }
 
-    /// The backing file (the "device fd").
+    /// The backing file (the "device fd"). Once handed out, writes through it or a
+    /// mapping of it are out of the simulator's sight, so every later
+    /// [`SimDevice::restore`] rewrites the file.
     pub fn device_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;
+        self.fd_shared.store(true, Ordering::Relaxed);
         self.mem.as_fd()
     }
 }

@@ -95,6 +95,7 @@ impl SimDevice {
                 .with_cxl_reset_complete(true);
             st.hw_cfg.put16(d + off::STATUS2, s2.into_bits());
             if mem_clr {
+                st.mem_track.written();
                 st.dpa
                     .clear(&self.mem, self.layout.dpa_file_off, self.layout.dpa_size)?;
             }
@@ -105,6 +106,7 @@ impl SimDevice {
     /// v2 prepare: deactivate the DPA region and zap its mappings.
     fn prepare(&self, st: &mut State) -> Result<(), Errno> {
         st.dpa.active = false;
+        st.mem_track.written();
         st.dpa
             .zap(&self.mem, self.layout.dpa_file_off, self.layout.dpa_size)
     }
@@ -144,6 +146,7 @@ impl SimDevice {
             _ => true,
         };
         st.dpa.active = active;
+        st.mem_track.written();
         if active {
             st.dpa.restore(&self.mem, base, size)
         } else {

@@ -129,6 +129,9 @@ impl SimDevice {
             }
         } as usize;
         let base = self.layout.dpa_file_off + pos;
+        if matches!(acc, Access::Write(_)) {
+            st.mem_track.written();
+        }
         match acc {
             Access::Read(b) => self.mem.read_full(&mut b[..n], base)?,
             Access::Write(b) => self.mem.write_full(&b[..n], base)?,
@@ -171,6 +174,7 @@ impl SimDevice {
                 }
             }
             Access::Write(b) => {
+                st.mem_track.written();
                 let mut i = 0usize;
                 while i < n {
                     let p = pos + i as u64;
