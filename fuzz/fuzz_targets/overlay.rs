@@ -1,7 +1,7 @@
 //! Overlay fuzzing against the simulator: a booted device (v2 or v3, topology A, B or C)
 //! receives an arbitrary sequence of guest MMIO reads and writes on its component block.
-//! Invariants: no panic; decoder 0 stays committed and locked at the window in the
-//! kernel's shadow; accesses the overlay must drop (misaligned, odd sizes, outside the
+//! Invariants: no panic; decoder 0 stays committed and locked at the window, with HDM
+//! decoding enabled, in the kernel's shadow; accesses the overlay must drop (misaligned, odd sizes, outside the
 //! region) never reach the backend.
 //!
 //! Input: `[config selector, (op: 12 bytes)*]`; bit 0 of the selector picks the
@@ -129,7 +129,7 @@ fn run(rig: &Rig, mut rest: &[u8]) {
     }
     let d = dev.decoder0().expect("decoder readable");
     assert!(
-        d.committed && d.locked && d.base == BASE,
-        "locked decoder moved: {d:?}"
+        d.committed && d.locked && d.base == BASE && d.hdm_enabled,
+        "locked decoder moved or decoding disabled: {d:?}"
     );
 }
