@@ -98,17 +98,12 @@ commit() {
   devmem $(($1 + 0x20)) 32 $((0x300))
   hex "$(rd32 $(($1 + 0x20)))"
 }
-setpci_cmd_mem() { # enable memory decoding of a function (its BAR must be reachable)
-  f=/sys/bus/pci/devices/$1/config
-  c=$(hexdump -s 4 -n 2 -e '1/2 "%u"' "$f")
-  printf "\\$(printf %o $(((c | 2) & 0xff)))" | dd of="$f" bs=1 seek=4 count=1 conv=notrunc 2>/dev/null
-}
 if [ -n "$chbs" ] && [ -n "$win" ]; then
   hb=$(hdm_in_block "$chbs")
   kv lab.hb_hdm "$(hex "${hb:-0}")"
   rp_port=1 # the cxl-rp's port=1 (run-lab.sh)
   [ -n "$hb" ] && kv lab.hb_commit "ctrl=$(commit "$hb" $rp_port)"
-  setpci_cmd_mem "$ep"
+  echo 1 >"$dev/enable" # memory decoding, so the endpoint's BAR is reachable
   blk=$(ep_block "$ep")
   eh=""
   [ -n "$blk" ] && eh=$(hdm_in_block "$blk")
