@@ -47,7 +47,8 @@ kreal=$(cd "$repo" && cargo test -q --release -p cxl-passthrough --test kernel_r
 copy_with_libs() { # BINARY DEST-ROOT DEST-PATH
   mkdir -p "$2$(dirname "$3")"
   cp "$1" "$2$3"
-  ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+  # (a static binary has no libraries: ldd and grep fail, which is fine)
+  { ldd "$1" 2>/dev/null || true; } | { grep -oE '/[^ ]+' || true; } | while read -r lib; do
     mkdir -p "$2$(dirname "$lib")"
     cp -L "$lib" "$2$lib"
   done
