@@ -111,10 +111,9 @@ if [ -n "$chbs" ] && [ -n "$win" ]; then
   [ -n "$eh" ] && kv lab.ep_commit "ctrl=$(commit "$eh" 0)"
 fi
 
-# --- vfio-pci: the type-3 device's reset zeroes its decoders in QEMU (firmware would
-# keep them across FLR), so its reset method is cleared (docs/lab.md)
+# --- vfio-pci (the device keeps decoder 0 across the resets VFIO does: hdm-keep-committed)
 if [ "$drv" != none ]; then echo "$ep" >"$dev/driver/unbind"; fi
-echo >"$dev/reset_method" 2>/dev/null && kv lab.reset_method cleared || kv lab.reset_method "$(cat "$dev/reset_method" 2>/dev/null)"
+kv lab.reset_method "$(cat "$dev/reset_method" 2>/dev/null)"
 echo vfio-pci >"$dev/driver_override"
 echo "$ep" >/sys/bus/pci/drivers_probe
 drv=none

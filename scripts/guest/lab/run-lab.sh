@@ -78,7 +78,8 @@ echo "@@lab.qemu=$qemu"
 echo "@@lab.kernel=$kernel"
 # Topology (docs/lab.md): a CXL host bridge (pxb-cxl, HDM decoder for passthrough) -> a
 # CXL root port -> a type-3 endpoint with 256 MiB of volatile memory and one HDM
-# decoder (`hdm-decoders=1`, our QEMU patch); one 4 GiB CFMWS window targeting the host
+# decoder that stays committed across resets like firmware-committed hardware
+# (`hdm-decoders=1,hdm-keep-committed=on`, our QEMU patch); one 4 GiB CFMWS window targeting the host
 # bridge; an emulated IOMMU for VFIO. cxl_pci is kept from binding the endpoint at boot
 # (initcall_blacklist): firmware would have committed the decoders before any driver,
 # here L1's /init commits them first.
@@ -87,7 +88,7 @@ exec timeout "${CXL_LAB_QEMU_TIMEOUT:-900}" "$qemu" "${data[@]}" \
   -object memory-backend-ram,id=vmem0,share=on,size=256M \
   -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1,hdm_for_passthrough=on \
   -device cxl-rp,port=1,bus=cxl.1,id=rp1,chassis=0,slot=2 \
-  -device cxl-type3,bus=rp1,volatile-memdev=vmem0,id=cxl-vmem0,hdm-decoders=1 \
+  -device cxl-type3,bus=rp1,volatile-memdev=vmem0,id=cxl-vmem0,hdm-decoders=1,hdm-keep-committed=on \
   -M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G \
   -device intel-iommu,intremap=off \
   -kernel "$kernel" -initrd "$work/l1.cpio.gz" \
