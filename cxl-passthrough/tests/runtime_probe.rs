@@ -379,3 +379,30 @@ fn config_space_without_dvsec_or_pcie_capability_is_refused() {
         );
     }
 }
+
+/// The layout the real v3 driver showed in the lab (docs/lab.md, docs/uapi.md "Findings
+/// from the real driver"): the component block fills the whole 64 KiB BAR, so the kernel
+/// gives the BAR no sparse-mmap capability and no MMAP flag. Probe, plan and boot work:
+/// nothing of the BAR is mapped, the overlay covers all of it.
+#[test]
+fn component_block_filling_the_bar_probes_and_boots() {
+    for rev in REVISIONS {
+        let s = Arc::new(
+            SimDevice::new(SimConfig {
+                topology: cxl_passthrough::backend::sim::Topology::Whole,
+                bar_size: 64 << 10,
+                ..SimConfig::new(rev)
+            })
+            .unwrap(),
+        );
+        for backend in [s.clone() as Arc<dyn Backend>, kernel_over_sim(s.clone())] {
+            let (dev, desc) = device(backend);
+            assert!(!desc.bar.mmap && desc.sparse_areas.is_empty(), "{rev:?}");
+            assert_eq!((desc.component.offset, desc.bar.size), (0, 64 << 10));
+            assert!(dev.bar_plan().mapped.is_empty(), "{rev:?}");
+            assert!(dev.map_sparse().unwrap().is_empty());
+            let d = dev.boot().unwrap();
+            assert!(d.committed && d.locked && d.base == WINDOW_BASE, "{rev:?}");
+        }
+    }
+}
