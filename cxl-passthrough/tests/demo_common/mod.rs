@@ -13,7 +13,7 @@ pub fn kvm_or_skip(test: &str) -> bool {
         skip(
             test,
             &why,
-            "run the demo's tests on an x86-64 host with KVM (under qemu-user they cannot run)",
+            "run on an x86-64 host with KVM; qemu-user cannot run the demo's VM",
         );
         return false;
     }
