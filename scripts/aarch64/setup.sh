@@ -26,12 +26,16 @@ fail() {
 }
 
 [ "$(uname -m)" = x86_64 ] || fail "the cross setup is written for an x86-64 host, this is $(uname -m)"
-[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
-  fail "needs root, apt-get and dpkg-deb"
+# Only what is not there yet needs root and apt (a provisioned machine runs as anyone).
+need_root() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+    fail "$1 needs root, apt-get and dpkg-deb"
+}
 
 # The Debian suites, pinned low so the system is never upgraded from them: the same
 # sources file and pin as scripts/guest/fetch-tools.sh (setup_apt), written when missing.
 setup_apt() {
+  need_root "provisioning (apt)"
   local src=/etc/apt/sources.list.d/cxl-guest-lab.sources
   local pin=/etc/apt/preferences.d/cxl-guest-lab
   if ! grep -q '^Suites:.*trixie-backports' "$src" 2>/dev/null; then
@@ -69,6 +73,7 @@ PIN
 }
 
 # 1. rust-src of rustc's own version, extracted (not installed).
+command -v rustc >/dev/null || fail "rustc not found (the rustup toolchain of this repository)"
 rust_version=$(rustc --version | awk '{print $2}')
 src_root=$A/rust-src/usr/lib/rustlib/src/rust
 if [ -f "$src_root/library/Cargo.lock" ] && [ "$(cat "$A/rust-src/.version" 2>/dev/null)" = "$rust_version" ]; then
@@ -111,6 +116,7 @@ fi
 # reads QEMU_LD_PREFIX from the environment the test passes on).
 bm=/proc/sys/fs/binfmt_misc
 if [ ! -e "$bm/register" ]; then
+  need_root "mounting binfmt_misc"
   log "mounting binfmt_misc on $bm"
   mount -t binfmt_misc binfmt_misc "$bm" || fail "cannot mount binfmt_misc (tests spawning the CLI would fail)"
 fi
@@ -122,6 +128,7 @@ if [ -e "$bm/qemu-aarch64" ]; then
 else
   # The aarch64 ELF header (magic and mask as in QEMU's scripts/qemu-binfmt-conf.sh).
   magic='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
+  need_root "registering qemu-aarch64 with binfmt_misc"
   mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
   printf ':qemu-aarch64:M::%s:%s:%s:' "$magic" "$mask" "$qemu" >"$bm/register" ||
     fail "cannot register qemu-aarch64 with binfmt_misc"

@@ -45,7 +45,11 @@ if ! setup_out=$(bash scripts/aarch64/setup.sh 2>&1); then
   fi
   echo "$line" >&2
   echo "$line" >"$log"
-  report_skips
+  if [ -n "$outer_log" ]; then
+    echo "$line" >>"$outer_log"
+  else
+    bash scripts/skip-summary.sh "$log"
+  fi
   exit 0
 fi
 printf '%s\n' "$setup_out" >&2
