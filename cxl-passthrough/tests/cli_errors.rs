@@ -2,10 +2,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod chain_common;
+mod demo_common;
+mod skip_support;
 
 use std::process::Command;
 
 use chain_common::assert_text_once;
+use demo_common::kvm_or_skip;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cxl-passthrough"))
@@ -17,14 +20,6 @@ fn run(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
 }
 
 const EIO: &str = "Input/output error (os error 5)";
@@ -100,8 +95,7 @@ fn opening_a_directory_says_why_once() {
 
 #[test]
 fn demo_prints_a_probe_failure_once() {
-    if !kvm_usable() {
-        eprintln!("SKIPPED: /dev/kvm is not usable; the demo needs it");
+    if !kvm_or_skip("demo_prints_a_probe_failure_once") {
         return;
     }
     let (code, _, err) = run(&["demo", "--sim-fault", "device-info"]);
@@ -111,4 +105,24 @@ fn demo_prints_a_probe_failure_once() {
         format!("error: demo: dev0: probe: VFIO_DEVICE_GET_INFO failed: {EIO}")
     );
     assert_text_once(error_line(&err));
+}
+
+/// Off x86-64 the demo refuses at once, saying what it needs (before any device, memory
+/// check or KVM).
+#[cfg(not(target_arch = "x86_64"))]
+#[test]
+fn demo_says_it_needs_an_x86_64_kvm_host() {
+    for args in [&["demo"][..], &["demo", "--count", "2", "--json"]] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(
+            err,
+            format!(
+                "error: the demo needs an x86-64 KVM host (its guest is x86-64 code run in long \
+                 mode); this build is for {}\n",
+                std::env::consts::ARCH
+            )
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The KVM harness with stand-in devices: an anonymous mapping as the "window", fixed
-//! registers as the "decoder", the no-op device. Skips loudly without /dev/kvm.
+//! registers as the "decoder", the no-op device. Skips loudly without /dev/kvm or off x86-64.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup should abort the test
 
+mod demo_common;
 mod skip_support;
 
 use std::sync::Arc;
@@ -15,29 +16,10 @@ use cxl_passthrough::demo::layout::{
 use cxl_passthrough::demo::memcheck::{verify_all, write_sparse};
 use cxl_passthrough::demo::stubs::{FixedRegs, NoopDevice};
 use cxl_passthrough::regs::hdm::{DecoderCtrl, DecoderReg};
-use skip_support::skip;
+use demo_common::kvm_or_skip;
 use vm_memory::MmapRegion;
 
 const WIN: u64 = 256 << 20;
-
-/// Whether /dev/kvm can be opened read-write; a loud skip of `test` if not.
-fn kvm_or_skip(test: &str) -> bool {
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-    {
-        Ok(_) => true,
-        Err(e) => {
-            skip(
-                test,
-                &format!("/dev/kvm is not usable ({e})"),
-                "run on an x86-64 host with KVM and read-write access to /dev/kvm",
-            );
-            false
-        }
-    }
-}
 
 fn window() -> Arc<MmapRegion> {
     Arc::new(MmapRegion::new(WIN as usize).unwrap())

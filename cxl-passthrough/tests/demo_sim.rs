@@ -1,33 +1,15 @@
 //! The demo end to end on the simulator: one device, two devices, a reset in the middle
-//! of guest activity, both UAPI revisions. Skips loudly without /dev/kvm.
+//! of guest activity, both UAPI revisions. Skips loudly without /dev/kvm or off x86-64.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup should abort the test
 
+mod demo_common;
 mod skip_support;
 
 use cxl_passthrough::backend::sim::{SimConfig, SimRevision};
 use cxl_passthrough::demo::report::Verdict;
 use cxl_passthrough::demo::{DemoOptions, DemoReport, run_devices, sim_devices};
-use skip_support::skip;
-
-/// Whether /dev/kvm can be opened read-write; a loud skip of `test` if not.
-fn kvm_or_skip(test: &str) -> bool {
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-    {
-        Ok(_) => true,
-        Err(e) => {
-            skip(
-                test,
-                &format!("/dev/kvm is not usable ({e})"),
-                "run on an x86-64 host with KVM and read-write access to /dev/kvm",
-            );
-            false
-        }
-    }
-}
+use demo_common::kvm_or_skip;
 
 /// Small and quick, with the CLI's defaults for bandwidth: the 0.98 goal is reported, the
 /// check is that the window runs at memory speed (the shared CI machine is noisy).

@@ -34,6 +34,25 @@ pub fn provision_hint(tools: &str) -> String {
     )
 }
 
+/// Why the guest tools cannot serve this build's tests: `None` on x86-64; on any other
+/// architecture (an aarch64 build run under qemu-user, docs/testing.md "aarch64") the
+/// reason, since scripts/guest/fetch-tools.sh provisions x86-64 builds (ACPICA, QEMU for
+/// x86-64 guests, amd64 kernels) and those tests belong to the x86-64 run.
+pub fn guest_tools_unusable() -> Option<String> {
+    if cfg!(target_arch = "x86_64") {
+        None
+    } else {
+        Some(format!(
+            "the guest tools (ACPICA, QEMU, Debian kernels) are x86-64 builds that the x86-64 \
+             test run uses; this build is for {}",
+            std::env::consts::ARCH
+        ))
+    }
+}
+
+/// How to run the tests that need the guest tools, for skips by [`guest_tools_unusable`].
+pub const GUEST_TOOLS_HOST: &str = "run them on an x86-64 host: bash scripts/test.sh";
+
 /// The files under [`tools_dir`] among `needed` that are missing (empty: all present).
 pub fn missing_tools(needed: &[&str]) -> Vec<String> {
     let dir = tools_dir();

@@ -11,7 +11,10 @@ mod acpi_support;
 use std::process::Command;
 use std::time::Instant;
 
-use acpi_support::{find_tools, provision_hint, repo_root, run, scratch, skip};
+use acpi_support::{
+    GUEST_TOOLS_HOST, find_tools, guest_tools_unusable, provision_hint, repo_root, run, scratch,
+    skip,
+};
 use cxl_acpi::{CfmwsWindow, HostBridge, OemIds, Topology, build_cedt, build_ssdt};
 
 const WINDOW_BASE: u64 = 0x10_0000_0000;
@@ -42,6 +45,10 @@ fn guest_topology() -> Topology {
 #[test]
 fn linux_guest_builds_cxl_root_decoder_from_our_tables() {
     let name = "linux_guest_builds_cxl_root_decoder_from_our_tables";
+    if let Some(why) = guest_tools_unusable() {
+        skip(name, &why, GUEST_TOOLS_HOST);
+        return;
+    }
     let tools = match find_tools(&["kernel/vmlinuz", "busybox", "bin/qemu-system-x86_64"]) {
         Ok(t) => t,
         Err(missing) => {

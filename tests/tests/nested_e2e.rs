@@ -44,6 +44,10 @@ const HARD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 #[test]
 fn nested_e2e() {
+    if let Some(why) = cxl_integration_tests::guest_tools_unusable() {
+        skip("nested_e2e", &why, cxl_integration_tests::GUEST_TOOLS_HOST);
+        return;
+    }
     let Some(ch) = std::env::var_os(ENV).map(PathBuf::from) else {
         skip(
             "nested_e2e",

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use cxl_passthrough::demo::memory::{MEMINFO, demo_memory_need, mem_available};
-use cxl_passthrough::demo::{DemoDevice, DemoOptions, RunOptions, run};
+use cxl_passthrough::demo::{DemoDevice, DemoOptions, RunOptions, run, unsupported_arch};
 
 use super::MAX_COUNT;
 use super::device::DeviceOpts;
@@ -89,8 +89,12 @@ fn check_memory(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `demo`; fails (non-zero exit) when any check failed.
+/// Runs `demo`; fails (non-zero exit) when any check failed, and at once on any host but
+/// x86-64 (the demo needs an x86-64 KVM host).
 pub fn run_demo(args: &DemoArgs) -> Result<()> {
+    if let Some(why) = unsupported_arch() {
+        bail!("{why}");
+    }
     if args.device.device.is_some() && args.count != 1 {
         bail!("--count applies to the simulator only");
     }

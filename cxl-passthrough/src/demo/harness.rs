@@ -21,7 +21,7 @@ use vm_device::device_manager::{IoManager, MmioManager};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
 
 use super::guest::{CHECKPOINT_PORT, DONE_PORT, GuestProgram, Record, decode_results};
-use super::layout::{CODE_GPA, LayoutError, PML4_GPA, RESULTS_GPA, RESULTS_SIZE, identity_tables};
+use super::layout::{CODE_GPA, LayoutError, RESULTS_GPA, RESULTS_SIZE, identity_tables};
 use crate::runtime::{HookError, MemoryHooks};
 use crate::sys::kvm::{SlotError, SlotTable};
 
@@ -36,6 +36,9 @@ pub const MAX_EXITS: u64 = 50_000_000;
 /// Why the harness failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// This build is not for x86-64 (see [`super::unsupported_arch`]).
+    #[error("{0}")]
+    UnsupportedArch(String),
     /// /dev/kvm is missing or unusable.
     #[error("KVM is not available ({0}): the demo needs /dev/kvm (read-write) on an x86-64 host")]
     NoKvm(kvm_ioctls::Error),
@@ -202,15 +205,23 @@ fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> HarnessError {
     move |source| HarnessError::Kvm { op, source }
 }
 
-/// Checks that /dev/kvm can be opened (fails with [`HarnessError::NoKvm`] otherwise).
+/// Fails with [`HarnessError::UnsupportedArch`] when this build is not for x86-64.
+fn check_arch() -> Result<(), HarnessError> {
+    super::unsupported_arch().map_or(Ok(()), |why| Err(HarnessError::UnsupportedArch(why)))
+}
+
+/// Checks that this build is for x86-64 ([`HarnessError::UnsupportedArch`] otherwise) and
+/// that /dev/kvm can be opened ([`HarnessError::NoKvm`] otherwise).
 pub fn check_kvm() -> Result<(), HarnessError> {
+    check_arch()?;
     Kvm::new().map(drop).map_err(HarnessError::NoKvm)
 }
 
 impl Harness {
     /// Opens /dev/kvm, creates the VM, its vCPU and `ram_size` bytes of guest RAM at 0
-    /// (label `ram`).
+    /// (label `ram`). Fails with [`HarnessError::UnsupportedArch`] on any host but x86-64.
     pub fn new(ram_size: u64) -> Result<Self, HarnessError> {
+        check_arch()?;
         let kvm = Kvm::new().map_err(HarnessError::NoKvm)?;
         let vm = Arc::new(kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?);
         let size = usize::try_from(ram_size).map_err(|_| HarnessError::Ram("too large".into()))?;
@@ -366,8 +377,10 @@ impl Harness {
                 VcpuExit::Hlt => break false,
                 other => {
                     let what = format!("{other:?}");
-                    let rip = self.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
-                    return Err(HarnessError::Guest(format!("{what} at rip {rip:#x}")));
+                    return Err(HarnessError::Guest(format!(
+                        "{what} at {}",
+                        self.guest_ip()
+                    )));
                 }
             };
             *exits.entry(label).or_default() += 1;
@@ -425,6 +438,20 @@ impl Harness {
             .map_err(ram_err)
     }
 
+    /// Where the guest stopped, for error messages.
+    #[cfg(target_arch = "x86_64")]
+    fn guest_ip(&self) -> String {
+        let rip = self.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+        format!("rip {rip:#x}")
+    }
+
+    /// Where the guest stopped: unknown off x86-64 (no VM runs there).
+    #[cfg(not(target_arch = "x86_64"))]
+    fn guest_ip(&self) -> String {
+        "an unknown address".into()
+    }
+
+    #[cfg(target_arch = "x86_64")]
     fn setup_vcpu(&mut self) -> Result<(), HarnessError> {
         let mut sregs = self.vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
         let code = kvm_bindings::kvm_segment {
@@ -455,7 +482,7 @@ impl Harness {
         sregs.fs = data;
         sregs.gs = data;
         sregs.ss = data;
-        sregs.cr3 = PML4_GPA;
+        sregs.cr3 = super::layout::PML4_GPA;
         sregs.cr4 |= CR4_PAE;
         sregs.cr0 |= CR0_PE | CR0_PG;
         sregs.efer |= EFER_LME | EFER_LMA;
@@ -470,24 +497,37 @@ impl Harness {
         };
         self.vcpu.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))
     }
+
+    /// Off x86-64 there is no long-mode vCPU to set up ([`Harness::new`] refuses first).
+    #[cfg(not(target_arch = "x86_64"))]
+    fn setup_vcpu(&mut self) -> Result<(), HarnessError> {
+        check_arch()
+    }
 }
 
-/// GDT selector of the flat 64-bit code segment (the GDT itself is never loaded).
-const SEL_CODE: u16 = 0x08;
-/// GDT selector of the flat data segment.
-const SEL_DATA: u16 = 0x10;
-/// Segment type: code, execute/read, accessed.
-const SEG_CODE_XRA: u8 = 0b1011;
-/// Segment type: data, read/write, accessed.
-const SEG_DATA_RWA: u8 = 0b0011;
-const CR0_PE: u64 = 1;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
-/// RFLAGS bit 1 is always set; interrupts stay off.
-const RFLAGS_RESERVED: u64 = 1 << 1;
-/// IOPL 3: the user-mode guest may use `out` for its checkpoints.
-const RFLAGS_IOPL3: u64 = 3 << 12;
-/// Requested/descriptor privilege level 3.
-const RPL_USER: u16 = 3;
+#[cfg(target_arch = "x86_64")]
+use x86::*;
+
+/// The x86-64 vCPU state of the demo guest: flat segments, long mode, CPL 3.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    /// GDT selector of the flat 64-bit code segment (the GDT itself is never loaded).
+    pub(super) const SEL_CODE: u16 = 0x08;
+    /// GDT selector of the flat data segment.
+    pub(super) const SEL_DATA: u16 = 0x10;
+    /// Segment type: code, execute/read, accessed.
+    pub(super) const SEG_CODE_XRA: u8 = 0b1011;
+    /// Segment type: data, read/write, accessed.
+    pub(super) const SEG_DATA_RWA: u8 = 0b0011;
+    pub(super) const CR0_PE: u64 = 1;
+    pub(super) const CR0_PG: u64 = 1 << 31;
+    pub(super) const CR4_PAE: u64 = 1 << 5;
+    pub(super) const EFER_LME: u64 = 1 << 8;
+    pub(super) const EFER_LMA: u64 = 1 << 10;
+    /// RFLAGS bit 1 is always set; interrupts stay off.
+    pub(super) const RFLAGS_RESERVED: u64 = 1 << 1;
+    /// IOPL 3: the user-mode guest may use `out` for its checkpoints.
+    pub(super) const RFLAGS_IOPL3: u64 = 3 << 12;
+    /// Requested/descriptor privilege level 3.
+    pub(super) const RPL_USER: u16 = 3;
+}

@@ -4,7 +4,10 @@
 
 #![allow(dead_code, unused_imports)] // each acpi_* test binary uses a subset
 
-pub use cxl_integration_tests::{missing_tools, provision_hint, repo_root, skip, tools_dir};
+pub use cxl_integration_tests::{
+    GUEST_TOOLS_HOST, guest_tools_unusable, missing_tools, provision_hint, repo_root, skip,
+    tools_dir,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,6 +30,10 @@ pub fn find_tools(needed: &[&str]) -> Result<PathBuf, Vec<String>> {
 
 /// The `iasl` and `acpiexec` wrappers' directory, or a loud skip of `test` (`None`).
 pub fn acpica_or_skip(test: &str) -> Option<PathBuf> {
+    if let Some(why) = guest_tools_unusable() {
+        skip(test, &why, GUEST_TOOLS_HOST);
+        return None;
+    }
     match find_tools(&["bin/iasl", "bin/acpiexec"]) {
         Ok(d) => Some(d.join("bin")),
         Err(missing) => {
