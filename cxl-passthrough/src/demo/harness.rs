@@ -453,6 +453,16 @@ impl Harness {
 
     #[cfg(target_arch = "x86_64")]
     fn setup_vcpu(&mut self) -> Result<(), HarnessError> {
+        // CPUID first, as every VMM does: without it the vCPU's guest CPUID is empty, and
+        // a KVM that derives reserved CR4/EFER bits from it (7.3 under nested SVM, in the
+        // real-kernel lab) refuses the long-mode registers below with EINVAL.
+        let cpuid = self
+            ._kvm
+            .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+            .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+        self.vcpu
+            .set_cpuid2(&cpuid)
+            .map_err(kvm_err("KVM_SET_CPUID2"))?;
         let mut sregs = self.vcpu.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
         let code = kvm_bindings::kvm_segment {
             base: 0,
