@@ -41,7 +41,7 @@ mkdir -p "$work"
 (cd "$repo" && cargo build -q --release -p cxl-passthrough --bin cxl-passthrough) >&2
 cli=${CARGO_TARGET_DIR:-$repo/target}/release/cxl-passthrough
 kreal=$(cd "$repo" && cargo test -q --release -p cxl-passthrough --test kernel_real --no-run --message-format=json 2>/dev/null |
-  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
+  grep '"name":"kernel_real"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
 [ -x "$cli" ] && [ -x "$kreal" ] || skip "could not build the CLI or the kernel_real test binary"
 
 copy_with_libs() { # BINARY DEST-ROOT DEST-PATH
