@@ -90,15 +90,9 @@ fn faults() -> Vec<Fault> {
     v
 }
 
-fn chain(e: &dyn Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+/// The error and its sources, joined as the CLI prints them.
+fn chain(e: &(dyn Error + 'static)) -> String {
+    cxl_passthrough::errors::Chain(e).to_string()
 }
 
 /// One device under test: the simulator, the counting wrapper, and what the phases built.

@@ -15,16 +15,9 @@ use cxl_passthrough::runtime::{CxlDevice, DeviceError, DeviceState, HdmLockError
 use runtime_common::armed::Armed;
 use runtime_common::*;
 
-/// The error and its sources, joined as a CLI prints them.
-fn chain(e: &dyn Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+/// The error and its sources, joined as the CLI prints them.
+fn chain(e: &(dyn Error + 'static)) -> String {
+    cxl_passthrough::errors::Chain(e).to_string()
 }
 
 fn setup(rev: SimRevision) -> (Arc<SimDevice>, Arc<Armed>, CxlDevice) {
