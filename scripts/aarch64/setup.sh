@@ -33,37 +33,10 @@ need_root() {
 }
 
 # The Debian suites, pinned low so the system is never upgraded from them: the same
-# sources file and pin as scripts/guest/fetch-tools.sh (setup_apt), written when missing.
+# sources file and pin as scripts/guest/fetch-tools.sh (scripts/apt-suites.sh).
 setup_apt() {
   need_root "provisioning (apt)"
-  local src=/etc/apt/sources.list.d/cxl-guest-lab.sources
-  local pin=/etc/apt/preferences.d/cxl-guest-lab
-  if ! grep -q '^Suites:.*trixie-backports' "$src" 2>/dev/null; then
-    log "writing $src"
-    cat >"$src" <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports trixie trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  fi
-  if ! grep -q 'n=trixie-backports' "$pin" 2>/dev/null; then
-    log "writing $pin"
-    cat >"$pin" <<'PIN'
-Package: *
-Pin: release n=trixie
-Pin-Priority: 100
-
-Package: *
-Pin: release n=trixie-backports
-Pin-Priority: 100
-
-Package: *
-Pin: release n=bookworm-backports
-Pin-Priority: 100
-PIN
-  fi
+  bash scripts/apt-suites.sh || fail "cannot write the apt sources (scripts/apt-suites.sh)"
   if [ ! -f "$A/.apt-ready" ] || ! ls /var/lib/apt/lists/*_dists_trixie-backports_* >/dev/null 2>&1 ||
     ! ls /var/lib/apt/lists/*_dists_bookworm-backports_* >/dev/null 2>&1; then
     log "apt-get update"

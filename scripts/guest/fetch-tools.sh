@@ -36,33 +36,7 @@ export DEBIAN_FRONTEND=noninteractive
 setup_apt() {
   [ "$apt_ok" = 1 ] || return 1
   [ -f "$T/.apt-ready" ] && ls /var/lib/apt/lists/*_dists_trixie-backports_* >/dev/null 2>&1 && return 0
-  local src=/etc/apt/sources.list.d/cxl-guest-lab.sources
-  local pin=/etc/apt/preferences.d/cxl-guest-lab
-  # (Re)written when it predates trixie-backports (the 7.3 guest kernel).
-  if ! grep -q '^Suites:.*trixie-backports' "$src" 2>/dev/null; then
-    cat >"$src" <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports trixie trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  fi
-  if ! grep -q 'n=trixie-backports' "$pin" 2>/dev/null; then
-    cat >"$pin" <<'PIN'
-Package: *
-Pin: release n=trixie
-Pin-Priority: 100
-
-Package: *
-Pin: release n=trixie-backports
-Pin-Priority: 100
-
-Package: *
-Pin: release n=bookworm-backports
-Pin-Priority: 100
-PIN
-  fi
+  bash "$repo/scripts/apt-suites.sh" || return 1
   log "apt-get update"
   if "${APT[@]}" update >"$T/apt-update.log" 2>&1; then
     touch "$T/.apt-ready"
