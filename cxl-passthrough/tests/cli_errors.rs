@@ -2,25 +2,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod chain_common;
+mod cli_common;
 mod demo_common;
 mod skip_support;
 
-use std::process::Command;
+use cli_common::run;
 
 use chain_common::assert_text_once;
 use demo_common::kvm_or_skip;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cxl-passthrough"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 const EIO: &str = "Input/output error (os error 5)";
 

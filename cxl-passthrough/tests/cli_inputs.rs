@@ -9,24 +9,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod chain_common;
+mod cli_common;
 mod skip_support;
 
+use cli_common::run;
 use std::path::PathBuf;
-use std::process::Command;
 
 use chain_common::assert_text_once;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cxl-passthrough"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn temp(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("cxl-cli-inputs-{}-{tag}", std::process::id()))

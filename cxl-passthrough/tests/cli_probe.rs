@@ -1,19 +1,9 @@
 //! The `probe` command as a user runs it: exit codes, text and JSON output.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod cli_common;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cxl-passthrough"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use cli_common::run;
 
 #[test]
 fn json_report_for_every_revision_and_topology() {
