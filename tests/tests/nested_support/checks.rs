@@ -2,7 +2,7 @@
 //! one of them is reported (pass or fail with the evidence) instead of stopping at the
 //! first failure.
 
-use super::console::{Console, HostWindow, dwords_le, host_dpa_views, host_windows, num};
+use super::console::{Console, HostWindow, dwords_le, host_windows, num, vmm_saw};
 
 /// What the run was asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -447,7 +447,8 @@ fn host_bridge_port(c: &Console, bdf: &str, rp: &str, win: &HostWindow, out: &mu
     );
 }
 
-const SEED: &[u8; 16] = b"CXL-SIM-DPA-SEED";
+/// The simulator seeds device memory with this (cloud-hypervisor's `cxl-sim` feature).
+pub(super) const SEED: &[u8; 16] = b"CXL-SIM-DPA-SEED";
 
 fn hdm_and_memory(
     c: &Console,
@@ -495,16 +496,11 @@ fn hdm_and_memory(
     let want = wrote.split_once(':').and_then(|(_, w)| dwords_le(w));
     // Device on segment S is the S-th --device, id cxl{S-1} (l1-init.sh).
     let id = format!("cxl{}", win.segment.saturating_sub(1));
-    let views = host_dpa_views(c);
-    let seen = views
-        .iter()
-        .filter(|v| v.offset == offset && v.device == id)
-        .map(|v| v.bytes.get(..16).unwrap_or(&v.bytes))
-        .collect::<Vec<_>>();
+    let seen = vmm_saw(c, &id, offset);
     check(
         out,
         n("host_sees_guest_pattern"),
-        want.as_ref().is_some_and(|w| seen.iter().any(|s| s == w)),
+        want.as_ref().is_some_and(|w| seen.contains(w)),
         format!("want {want:02x?} in {id}'s DPA at {offset:#x}; VMM saw {seen:02x?}"),
     );
 }

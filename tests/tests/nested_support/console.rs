@@ -178,6 +178,16 @@ pub fn host_dpa_views(c: &Console) -> Vec<DpaView> {
         .collect()
 }
 
+/// The first 16 bytes the VMM logged of device `device`'s memory at `offset`, one entry
+/// per test-port poke there (see [`host_dpa_views`]).
+pub fn vmm_saw(c: &Console, device: &str, offset: u64) -> Vec<Vec<u8>> {
+    host_dpa_views(c)
+        .into_iter()
+        .filter(|v| v.offset == offset && v.device == device)
+        .map(|v| v.bytes.get(..16).unwrap_or(&v.bytes).to_vec())
+        .collect()
+}
+
 /// Little-endian bytes of space-separated `0x..` dwords (what the guest wrote/read).
 pub fn dwords_le(s: &str) -> Option<Vec<u8>> {
     s.split_whitespace()

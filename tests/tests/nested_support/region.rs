@@ -3,11 +3,9 @@
 //! core assembles a region from the committed and locked decoders, and the driver does
 //! I/O through its mapping of that region, before and after a guest FLR.
 
-use super::checks::{Check, check};
-use super::console::{Console, HostWindow, dwords_le, host_dpa_views, num};
+use super::checks::{Check, SEED, check};
+use super::console::{Console, HostWindow, dwords_le, num, vmm_saw};
 
-/// The simulator seeds device memory with this (cloud-hypervisor's `cxl-sim` feature).
-const SEED: &[u8; 16] = b"CXL-SIM-DPA-SEED";
 /// `"T2DR"`, the driver's third pattern dword.
 const T2_MAGIC: u32 = 0x5244_3254;
 
@@ -160,15 +158,10 @@ fn driver_io(
 ) {
     let n = |what: &str| format!("{what}.{phase}[{bdf}]");
     let io = c.get(&format!("t2.{bdf}.{phase}.io")).unwrap_or("not run");
-    let seed = Console::field(io, "seed").map(|_| {
-        io.split_once("seed=")
-            .map(|x| x.1)
-            .unwrap_or("")
-            .split(" io=")
-            .next()
-            .unwrap_or("")
-    });
-    let seed = seed.and_then(dwords_le);
+    // "seed=<4 dwords>[ io=<offset>:<4 dwords>]"
+    let seed = io
+        .strip_prefix("seed=")
+        .and_then(|r| dwords_le(r.split(" io=").next().unwrap_or("")));
     check(
         out,
         n("t2_driver_reads_host_seed"),
@@ -194,16 +187,11 @@ fn driver_io(
         format!("want {want:02x?} at {offset:#x}; {io:?}"),
     );
     let id = format!("cxl{ix}");
-    let views = host_dpa_views(c);
-    let seen: Vec<&[u8]> = views
-        .iter()
-        .filter(|v| v.offset == offset && v.device == id)
-        .map(|v| v.bytes.get(..16).unwrap_or(&v.bytes))
-        .collect();
+    let seen = vmm_saw(c, &id, offset);
     check(
         out,
         n("host_sees_t2_driver_pattern"),
-        seen.contains(&want.as_slice()),
+        seen.contains(&want),
         format!("want {want:02x?} in {id}'s DPA at {offset:#x}; VMM saw {seen:02x?}"),
     );
 }
