@@ -274,8 +274,7 @@ impl DecoderLock {
         if window_base & u64::from(HDM_LO_RESERVED_MASK) != 0 {
             return Err(HdmLockError::Misaligned(window_base));
         }
-        let step = |step: LockStep| move |source| HdmLockError::Step { step, source };
-        let before = read_decoder0(io, hdm).map_err(step(LockStep::ReadDecoder))?;
+        let before = read_decoder0(io, hdm).map_err(at(LockStep::ReadDecoder))?;
         let current = FirmwareDecoder {
             ctrl: before.ctrl,
             base: before.base,
@@ -306,10 +305,9 @@ impl DecoderLock {
         match &result {
             Ok(_) => self.interrupted = None,
             Err(e) => {
-                // Restore what was there before this attempt, unless that was already
-                // a leftover (then there is nothing better to restore).
-                let restore = if before.committed { current } else { fw };
-                match rollback(io, hdm, restore, before.locked) {
+                // Restore what was there before this attempt (firmware's decoder when
+                // that was a leftover of ours: nothing better to restore).
+                match rollback(io, hdm, fw, before.locked) {
                     Ok(()) => {
                         warn!(
                             "cxl: HDM decoder 0 lock failed ({}); registers rolled back",
@@ -330,7 +328,43 @@ impl DecoderLock {
     }
 }
 
-/// Programs decoder 0 with firmware's fields at `window_base` (steps 2-6).
+/// The [`HdmLockError::Step`] of a failed access at `step`.
+fn at(step: LockStep) -> impl FnOnce(BackendError) -> HdmLockError {
+    move |source| HdmLockError::Step { step, source }
+}
+
+/// Decommits decoder 0, writes BASE = `base` and SIZE = firmware's size, and commits it
+/// with firmware's fields, Lock-On-Commit as `lock` says (steps 2-4).
+fn rewrite_decoder0(
+    io: &impl DwordIo,
+    hdm: u64,
+    fw: FirmwareDecoder,
+    base: u64,
+    lock: bool,
+) -> Result<(), HdmLockError> {
+    let reg = |r: DecoderReg| hdm + r.at(0);
+    let fields = fw.fields();
+    io.write(reg(DecoderReg::Ctrl), fields)
+        .map_err(at(LockStep::Decommit))?;
+    let (lo, hi) = split_lo_hi(base);
+    io.write(reg(DecoderReg::BaseLo), lo)
+        .map_err(at(LockStep::BaseLo))?;
+    io.write(reg(DecoderReg::BaseHi), hi)
+        .map_err(at(LockStep::BaseHi))?;
+    let (lo, hi) = split_lo_hi(fw.size);
+    io.write(reg(DecoderReg::SizeLo), lo)
+        .map_err(at(LockStep::SizeLo))?;
+    io.write(reg(DecoderReg::SizeHi), hi)
+        .map_err(at(LockStep::SizeHi))?;
+    let commit = DecoderCtrl::from_bits(fields)
+        .with_commit(true)
+        .with_lock_on_commit(lock);
+    io.write(reg(DecoderReg::Ctrl), commit.into_bits())
+        .map_err(at(LockStep::Commit))
+}
+
+/// Programs decoder 0 with firmware's fields at `window_base`, locked, enables decoding
+/// and verifies by read-back (steps 2-6).
 fn program(
     io: &impl DwordIo,
     hdm: u64,
@@ -338,33 +372,14 @@ fn program(
     window_base: u64,
     dpa_size: u64,
 ) -> Result<DecoderState, HdmLockError> {
-    let step = |step: LockStep| move |source| HdmLockError::Step { step, source };
-    let reg = |r: DecoderReg| hdm + r.at(0);
-    let fields = fw.fields();
-    io.write(reg(DecoderReg::Ctrl), fields)
-        .map_err(step(LockStep::Decommit))?;
-    let (lo, hi) = split_lo_hi(window_base);
-    io.write(reg(DecoderReg::BaseLo), lo)
-        .map_err(step(LockStep::BaseLo))?;
-    io.write(reg(DecoderReg::BaseHi), hi)
-        .map_err(step(LockStep::BaseHi))?;
-    let (lo, hi) = split_lo_hi(fw.size);
-    io.write(reg(DecoderReg::SizeLo), lo)
-        .map_err(step(LockStep::SizeLo))?;
-    io.write(reg(DecoderReg::SizeHi), hi)
-        .map_err(step(LockStep::SizeHi))?;
-    let commit = DecoderCtrl::from_bits(fields)
-        .with_commit(true)
-        .with_lock_on_commit(true);
-    io.write(reg(DecoderReg::Ctrl), commit.into_bits())
-        .map_err(step(LockStep::Commit))?;
+    rewrite_decoder0(io, hdm, fw, window_base, true)?;
     let gc = io
         .read(hdm + HDM_GLOBAL_CONTROL)
-        .map_err(step(LockStep::ReadGlobalControl))?;
+        .map_err(at(LockStep::ReadGlobalControl))?;
     let gc = HdmGlobalControl::from_bits(gc).with_hdm_decoder_enable(true);
     io.write(hdm + HDM_GLOBAL_CONTROL, gc.into_bits())
-        .map_err(step(LockStep::HdmEnable))?;
-    let after = read_decoder0(io, hdm).map_err(step(LockStep::ReadBack))?;
+        .map_err(at(LockStep::HdmEnable))?;
+    let after = read_decoder0(io, hdm).map_err(at(LockStep::ReadBack))?;
     match verify(&after, window_base, dpa_size) {
         None => Ok(after),
         Some(problem) => Err(HdmLockError::Verify {
@@ -374,35 +389,23 @@ fn program(
     }
 }
 
-/// Writes `to` back (decommit, BASE, SIZE, commit with LOCK as it was) and checks it
-/// is committed again.
+/// Writes `to` back (its BASE and SIZE, committed, LOCK as `locked`) and checks it is
+/// committed again.
 fn rollback(
     io: &impl DwordIo,
     hdm: u64,
     to: FirmwareDecoder,
     locked: bool,
-) -> Result<(), BackendError> {
-    let reg = |r: DecoderReg| hdm + r.at(0);
-    let fields = to.fields();
-    io.write(reg(DecoderReg::Ctrl), fields)?;
-    let (lo, hi) = split_lo_hi(to.base);
-    io.write(reg(DecoderReg::BaseLo), lo)?;
-    io.write(reg(DecoderReg::BaseHi), hi)?;
-    let (lo, hi) = split_lo_hi(to.size);
-    io.write(reg(DecoderReg::SizeLo), lo)?;
-    io.write(reg(DecoderReg::SizeHi), hi)?;
-    let commit = DecoderCtrl::from_bits(fields)
-        .with_commit(true)
-        .with_lock_on_commit(locked);
-    io.write(reg(DecoderReg::Ctrl), commit.into_bits())?;
-    let back = read_decoder0(io, hdm)?;
+) -> Result<(), HdmLockError> {
+    rewrite_decoder0(io, hdm, to, to.base, locked)?;
+    let back = read_decoder0(io, hdm).map_err(at(LockStep::ReadBack))?;
     if back.committed && back.size == to.size {
         Ok(())
     } else {
-        Err(BackendError::Invalid(format!(
-            "decoder 0 not committed after rollback (CTRL {:#010x})",
-            back.ctrl
-        )))
+        Err(HdmLockError::Verify {
+            state: back,
+            problem: "not committed again by the rollback",
+        })
     }
 }
 
