@@ -166,18 +166,17 @@ t2start() { # bdf -> region start (decimal) when our driver owns the region, els
   [ -n "$v" ] && echo $((v))
 }
 # Window dword access: through our driver's mapping when it owns the region (Linux then
-# refuses /dev/mem there), else /dev/mem. wrd BDF ADDR -> decimal; wwr BDF ADDR VALUE.
+# refuses /dev/mem there), else /dev/mem. check_dev sets T2S (the region start, empty
+# without the driver) once per device. wrd BDF ADDR -> decimal; wwr BDF ADDR VALUE.
 wrd() {
-  s=$(t2start "$1")
-  if [ -n "$s" ]; then
-    echo $(($2 - s)) >"/sys/bus/pci/devices/$1/t2_mem" && echo $(($(cat "/sys/bus/pci/devices/$1/t2_mem")))
+  if [ -n "$T2S" ]; then
+    echo $(($2 - T2S)) >"/sys/bus/pci/devices/$1/t2_mem" && echo $(($(cat "/sys/bus/pci/devices/$1/t2_mem")))
   else
     rd32_mem "$2"
   fi
 }
 wwr() {
-  s=$(t2start "$1")
-  if [ -n "$s" ]; then echo "$(($2 - s)) $3" >"/sys/bus/pci/devices/$1/t2_mem"; else devmem "$2" 32 "$3"; fi
+  if [ -n "$T2S" ]; then echo "$(($2 - T2S)) $3" >"/sys/bus/pci/devices/$1/t2_mem"; else devmem "$2" 32 "$3"; fi
 }
 check_dev() { # bdf phase index
   b=$1; ph=$2; ix=$3
@@ -189,8 +188,9 @@ check_dev() { # bdf phase index
   kv "hdm.$b.$ph" "base=$(hex $base) size=$(hex $size) ctrl=$(hex "$ctrl") lock=$(((ctrl >> 8) & 1)) committed=$(((ctrl >> 10) & 1)) target_type=$(((ctrl >> 12) & 1))"
   # The host seeded offset 0; the guest writes 4 dwords at 0x40 (pre) / 0x80 (post FLR).
   w=""
+  T2S=$(t2start "$b")
   via=devmem
-  [ -n "$(t2start "$b")" ] && via=t2_mem
+  [ -n "$T2S" ] && via=t2_mem
   kv "dpa.$b.$ph.via" "$via"
   for o in 0 4 8 12; do w="$w $(hex "$(wrd "$b" $((base + o)))")"; done
   kv "dpa.$b.$ph.seed" "${w# }"
