@@ -21,6 +21,7 @@ pub mod regs;
 pub mod rootport;
 pub mod runtime;
 pub mod uapi;
+pub mod vmm;
 
 #[allow(unsafe_code)]
 pub mod sys;

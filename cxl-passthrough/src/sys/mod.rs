@@ -2,4 +2,5 @@
 //! memfd. Every `unsafe` block carries a `SAFETY:` comment.
 pub mod kvm;
 pub mod memfd;
+pub mod page;
 pub mod vfio;

@@ -14,6 +14,21 @@ pub enum SimRevision {
     V3,
 }
 
+impl SimRevision {
+    /// Every revision, oldest first.
+    pub const ALL: &'static [SimRevision] = &[SimRevision::V2, SimRevision::V3];
+    /// The newest revision.
+    pub const LATEST: SimRevision = SimRevision::V3;
+
+    /// The revision's name in device paths (`sim:<name>`): `v2`, `v3`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SimRevision::V2 => "v2",
+            SimRevision::V3 => "v3",
+        }
+    }
+}
+
 /// Where the 64 KiB component register block sits inside its BAR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Topology {
