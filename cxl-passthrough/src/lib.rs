@@ -14,7 +14,6 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
-pub mod demo;
 pub mod errors;
 pub mod plan;
 pub mod regs;
@@ -24,4 +23,4 @@ pub mod uapi;
 pub mod vmm;
 
 #[allow(unsafe_code)]
-pub mod sys;
+pub(crate) mod sys;

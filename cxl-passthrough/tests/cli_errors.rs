@@ -91,7 +91,7 @@ fn demo_prints_a_probe_failure_once() {
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         error_line(&err),
-        format!("error: demo: dev0: probe: VFIO_DEVICE_GET_INFO failed: {EIO}")
+        format!("error: demo: dev0: probing the CXL device: VFIO_DEVICE_GET_INFO failed: {EIO}")
     );
     assert_text_once(error_line(&err));
 }

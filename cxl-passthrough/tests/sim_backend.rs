@@ -7,10 +7,10 @@ mod sim_common;
 use std::os::fd::AsRawFd;
 
 use cxl_passthrough::backend::Backend;
+use cxl_passthrough::backend::sim::Mapping;
 use cxl_passthrough::backend::sim::{
     OffsetLayout, Prot, SimConfig, SimDevice, SimError, SimRevision, Topology,
 };
-use cxl_passthrough::sys::memfd::Mapping;
 use cxl_passthrough::uapi::wire::*;
 use sim_common::*;
 

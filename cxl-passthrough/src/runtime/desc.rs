@@ -1,10 +1,9 @@
 //! The validated description of one device, as the probe produces it.
 
-use serde::Serialize;
-
 /// UAPI revision, as reported in descriptions and JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Revision {
     /// v2 (NVIDIA kernels).
     V2,
@@ -13,7 +12,8 @@ pub enum Revision {
 }
 
 /// A VFIO region the runtime uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RegionDesc {
     /// Region index.
     pub index: u32,
@@ -26,7 +26,8 @@ pub struct RegionDesc {
 }
 
 /// Where the component register block lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ComponentDesc {
     /// BAR index.
     pub bar: u8,
@@ -37,7 +38,8 @@ pub struct ComponentDesc {
 }
 
 /// The HDM decoder block found by the capability-array walk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HdmDesc {
     /// Offset of the HDM block inside the component block.
     pub block_offset: u64,
@@ -48,7 +50,8 @@ pub struct HdmDesc {
 }
 
 /// Facts from the CXL Device DVSEC (through the kernel's virtualised config space).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DvsecDesc {
     /// Config-space offset of the DVSEC.
     pub offset: u16,
@@ -65,7 +68,8 @@ pub struct DvsecDesc {
 }
 
 /// Everything the runtime needs to know about a device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DeviceDesc {
     /// UAPI revision.
     pub revision: Revision,

@@ -60,10 +60,10 @@ pub enum VmmError {
         source: HookError,
     },
     /// The VMM's MMIO registration callback failed.
-    #[error("the VMM could not register the MMIO handler of {what} at {gpa:#x}+{size:#x}")]
+    #[error("the VMM could not register the MMIO handler of {part} at {gpa:#x}+{size:#x}")]
     Mmio {
         /// What was being registered.
-        what: &'static str,
+        part: super::MmioPart,
         /// Guest-physical base.
         gpa: u64,
         /// Size in bytes.

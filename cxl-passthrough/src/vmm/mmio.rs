@@ -16,16 +16,33 @@ use crate::runtime::{CxlDevice, HookError};
 /// `gpa` and its `offset` is relative to it.
 pub type MmioHandler = Arc<dyn DeviceMmio + Send + Sync>;
 
+/// Which trapped part of the component BAR a handler serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmioPart {
+    /// The component register block: the COMP_REGS overlay.
+    ComponentRegisters,
+    /// The n-th (from 0) range of the BAR forwarded to the device.
+    ForwardedBar(usize),
+}
+
+impl std::fmt::Display for MmioPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ComponentRegisters => f.write_str("the component registers (overlay)"),
+            Self::ForwardedBar(n) => write!(f, "forwarded component BAR range {n}"),
+        }
+    }
+}
+
 /// The VMM's MMIO bus.
 pub trait MmioRegistry {
     /// The VMM's error.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Routes guest accesses to `[gpa, gpa + size)` to `handler`; `what` names it for
-    /// logs.
+    /// Routes guest accesses to `[gpa, gpa + size)` to `handler`, which serves `part`.
     fn register(
         &mut self,
-        what: &str,
+        part: MmioPart,
         gpa: u64,
         size: u64,
         handler: MmioHandler,
@@ -42,23 +59,23 @@ pub fn register_component_bar(
     mmio: &mut impl MmioRegistry,
 ) -> Result<(), VmmError> {
     let plan = dev.bar_plan();
-    let mut register = |what: &'static str, start: u64, end: u64, handler: MmioHandler| {
+    let mut register = |part: MmioPart, start: u64, end: u64, handler: MmioHandler| {
         let gpa = bar_gpa.checked_add(start).ok_or_else(|| VmmError::Mmio {
-            what,
+            part,
             gpa: bar_gpa,
             size: end - start,
             source: HookError::new("BAR address + offset overflows"),
         })?;
-        mmio.register(what, gpa, end - start, handler)
+        mmio.register(part, gpa, end - start, handler)
             .map_err(|e| VmmError::Mmio {
-                what,
+                part,
                 gpa,
                 size: end - start,
                 source: HookError::new(e),
             })
     };
     register(
-        "component registers (overlay)",
+        MmioPart::ComponentRegisters,
         plan.overlay.start,
         plan.overlay.end,
         dev.overlay(),
@@ -68,9 +85,9 @@ pub fn register_component_bar(
         dev.desc().bar.file_offset,
         plan.clone(),
     ));
-    for r in &plan.forwarded {
+    for (n, r) in plan.forwarded.iter().enumerate() {
         register(
-            "component BAR (forwarded)",
+            MmioPart::ForwardedBar(n),
             r.start,
             r.end,
             Arc::new(ForwardedRange::new(fwd.clone(), r.start)),

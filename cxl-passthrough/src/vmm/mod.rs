@@ -34,7 +34,7 @@ pub use bar_access::{BarAccess, route_bar_access};
 pub use config_write::{GuestResetOutcome, guest_config_write};
 pub use error::VmmError;
 pub use memory::{DmaMapper, GuestMapping, MemorySlots};
-pub use mmio::{MmioHandler, MmioRegistry, register_component_bar};
+pub use mmio::{MmioHandler, MmioPart, MmioRegistry, register_component_bar};
 pub use path::{DevicePath, PathError, SIM_PATH_PREFIX};
 pub use platform::Platform;
 pub use root_port::{

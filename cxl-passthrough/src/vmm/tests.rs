@@ -30,23 +30,29 @@ impl MemorySlots for Slots {
         if self.fail_map.load(Ordering::Relaxed) {
             return Err(std::io::Error::other("no free memory slot"));
         }
-        self.log.lock().expect("log").push((true, gpa, region.size()));
+        self.log
+            .lock()
+            .expect("log")
+            .push((true, gpa, region.size()));
         Ok(())
     }
     fn unmap(&mut self, gpa: u64, region: &MmapRegion) -> Result<(), Self::Error> {
-        self.log.lock().expect("log").push((false, gpa, region.size()));
+        self.log
+            .lock()
+            .expect("log")
+            .push((false, gpa, region.size()));
         Ok(())
     }
 }
 
 #[derive(Default)]
-struct Bus(Vec<(String, u64, u64, MmioHandler)>);
+struct Bus(Vec<(MmioPart, u64, u64, MmioHandler)>);
 
 impl MmioRegistry for Bus {
     type Error = std::io::Error;
     fn register(
         &mut self,
-        what: &str,
+        part: MmioPart,
         gpa: u64,
         size: u64,
         handler: MmioHandler,
@@ -58,7 +64,7 @@ impl MmioRegistry for Bus {
         {
             return Err(std::io::Error::other("overlapping MMIO range"));
         }
-        self.0.push((what.to_string(), gpa, size, handler));
+        self.0.push((part, gpa, size, handler));
         Ok(())
     }
 }
@@ -124,7 +130,10 @@ fn the_whole_lifecycle_runs_on_every_revision() {
 
         let mut bus = Bus::default();
         register_component_bar(&dev, BAR_GPA, &mut bus).expect("mmio");
-        assert_eq!(bus.0.len(), 1 + dev.bar_plan().forwarded.len(), "{rev:?}");
+        let parts: Vec<_> = bus.0.iter().map(|r| r.0).collect();
+        let mut expected = vec![MmioPart::ComponentRegisters];
+        expected.extend((0..dev.bar_plan().forwarded.len()).map(MmioPart::ForwardedBar));
+        assert_eq!(parts, expected, "{rev:?}");
         assert_eq!(guest_decoder0_base(&bus, &dev), WINDOW_AREA, "{rev:?}");
 
         let plan = Platform::plan_topology(&dev).expect("topology");
