@@ -11,7 +11,7 @@ pub mod region;
 pub mod wire;
 
 pub use device::{
-    CxlInfo, DeviceInfo, RawCxlCap, RevisionChoice, UapiRevision, detect_revision,
+    CxlInfo, DeviceInfo, RawCxlCap, RevisionChoice, UapiRevision, UnknownRevision, detect_revision,
     parse_device_info,
 };
 pub use error::{Answer, RegionRole, UapiError};
