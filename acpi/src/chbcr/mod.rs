@@ -32,7 +32,7 @@ use thiserror::Error;
 use vm_device::MutDeviceMmio;
 use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
-use crate::topology::{CHBCR_SIZE, Granularity, WINDOW_GRANULE};
+use crate::description::{CHBCR_SIZE, Granularity, WINDOW_GRANULE};
 
 /// A host-bridge HDM decoder committed and locked by the VMM before boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

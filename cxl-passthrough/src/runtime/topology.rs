@@ -206,7 +206,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::sim::{SimConfig, SimDevice, Topology};
+    use crate::backend::sim::{BarLayout, SimConfig, SimDevice};
     use crate::plan::topology::IW_ONE_WAY;
     use crate::plan::{Window, WindowAllocator};
     use crate::runtime::probe::probe;
@@ -229,10 +229,10 @@ mod tests {
     fn configs() -> Vec<SimConfig> {
         let mut v = Vec::new();
         for rev in [UapiRevision::V2, UapiRevision::V3] {
-            for topology in [Topology::End, Topology::Start, Topology::Middle] {
+            for bar_layout in [BarLayout::End, BarLayout::Start, BarLayout::Middle] {
                 for cache_capable in [true, false] {
                     v.push(SimConfig {
-                        topology,
+                        bar_layout,
                         cache_capable,
                         ..SimConfig::new(rev)
                     });
