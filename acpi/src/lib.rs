@@ -19,6 +19,7 @@ pub mod cedt;
 pub mod chbcr;
 pub mod description;
 mod error;
+pub mod regs;
 
 #[cfg(test)]
 mod proptests;
