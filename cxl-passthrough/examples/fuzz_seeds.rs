@@ -5,7 +5,7 @@
 //! cargo run -p cxl-passthrough --example fuzz_seeds -- fuzz/seeds/reg_walks
 //! ```
 //!
-//! One seed per (revision, topology A/B/C, v2 decoder count 1/2/4/16, config view, DVSEC
+//! One seed per (revision, BAR layout A/B/C, v2 decoder count 1/2/4/16, config view, DVSEC
 //! ID): `[sel, len: u16 LE, component image, config image]` (the format documented in
 //! `fuzz/fuzz_targets/reg_walks.rs`). The component image is the COMP_REGS region as the
 //! kernel serves it (v2: CXL capability header at 0; v3: the 64 KiB block with the header
@@ -17,12 +17,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, SimConfig, SimDevice};
 use cxl_passthrough::regs::component::find_hdm_block;
 use cxl_passthrough::regs::dvsec::CXL_VENDOR_ID;
 use cxl_passthrough::regs::pci::{CAP_ID_PCIE, find_cap, find_dvsec};
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 
 /// CXL DVSEC IDs the simulator presents: PCIe Device, Flex Bus Port, Register Locator.
 const DVSEC_IDS: [u8; 3] = [0, 7, 8];
@@ -102,19 +103,19 @@ fn main() -> Result<()> {
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = 0;
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let counts: &[u32] = match rev {
-            SimRevision::V2 => &[1, 2, 4, 16],
-            SimRevision::V3 => &[1],
+            UapiRevision::V2 => &[1, 2, 4, 16],
+            UapiRevision::V3 => &[1],
         };
-        for (topo, topology) in [
-            ("a", Topology::End),
-            ("b", Topology::Start),
-            ("c", Topology::Middle),
+        for (topo, bar_layout) in [
+            ("a", BarLayout::End),
+            ("b", BarLayout::Start),
+            ("c", BarLayout::Middle),
         ] {
             for &decoders in counts {
                 let sim = SimDevice::new(SimConfig {
-                    topology,
+                    bar_layout,
                     decoder_count: decoders,
                     ..SimConfig::new(rev)
                 })?;

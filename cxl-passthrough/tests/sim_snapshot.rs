@@ -7,10 +7,11 @@ mod sim_common;
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::sim::{
-    Errno, Fault, Op, Prot, SimConfig, SimDevice, SimRevision, Stats, Topology,
+    BarLayout, Errno, Fault, Op, Prot, SimConfig, SimDevice, Stats,
 };
+use cxl_passthrough::uapi::UapiRevision;
 use proptest::prelude::*;
-use sim_common::TOPOLOGIES;
+use sim_common::BAR_LAYOUTS;
 
 /// Config space, the aux BAR (0), the component BAR (2).
 const CONFIG: u32 = 7;
@@ -62,15 +63,15 @@ fn op() -> impl Strategy<Value = SimOp> {
 
 fn dpa_index(dev: &SimDevice) -> u32 {
     match dev.config().revision {
-        SimRevision::V2 => 9,
-        SimRevision::V3 => 10,
+        UapiRevision::V2 => 9,
+        UapiRevision::V3 => 10,
     }
 }
 
 fn comp_index(dev: &SimDevice) -> u32 {
     match dev.config().revision {
-        SimRevision::V2 => 10,
-        SimRevision::V3 => 9,
+        UapiRevision::V2 => 10,
+        UapiRevision::V3 => 9,
     }
 }
 
@@ -206,10 +207,10 @@ fn observe(dev: &SimDevice) -> Observation {
     }
 }
 
-fn config(rev: SimRevision, topology: Topology, v2_decoders: bool) -> SimConfig {
+fn config(rev: UapiRevision, bar_layout: BarLayout, v2_decoders: bool) -> SimConfig {
     SimConfig {
-        topology,
-        decoder_count: if v2_decoders && rev == SimRevision::V2 {
+        bar_layout,
+        decoder_count: if v2_decoders && rev == UapiRevision::V2 {
             2
         } else {
             1
@@ -220,8 +221,8 @@ fn config(rev: SimRevision, topology: Topology, v2_decoders: bool) -> SimConfig 
 
 #[test]
 fn restore_onto_another_device_is_refused() {
-    let a = SimDevice::new(SimConfig::new(SimRevision::V3)).unwrap();
-    let b = SimDevice::new(SimConfig::new(SimRevision::V3)).unwrap();
+    let a = SimDevice::new(SimConfig::new(UapiRevision::V3)).unwrap();
+    let b = SimDevice::new(SimConfig::new(UapiRevision::V3)).unwrap();
     let snap = a.snapshot().unwrap();
     assert_eq!(b.restore(&snap), Err(Errno::EINVAL));
     assert_eq!(a.restore(&snap), Ok(()));
@@ -229,9 +230,9 @@ fn restore_onto_another_device_is_refused() {
 
 #[test]
 fn fresh_device_restores_to_fresh() {
-    for rev in [SimRevision::V2, SimRevision::V3] {
-        for topology in TOPOLOGIES {
-            let cfg = config(rev, topology, false);
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
+        for bar_layout in BAR_LAYOUTS {
+            let cfg = config(rev, bar_layout, false);
             let dev = SimDevice::new(cfg.clone()).unwrap();
             let snap = dev.snapshot().unwrap();
             assert!(snap.mem_bytes() > 0, "BAR marker pages are saved");
@@ -262,7 +263,7 @@ fn fresh_device_restores_to_fresh() {
             }
             dev.restore(&snap).unwrap();
             let fresh = SimDevice::new(cfg).unwrap();
-            assert_eq!(observe(&dev), observe(&fresh), "{rev:?} {topology:?}");
+            assert_eq!(observe(&dev), observe(&fresh), "{rev:?} {bar_layout:?}");
         }
     }
 }
@@ -274,14 +275,14 @@ proptest! {
     /// answers like a twin that only ran `prefix`.
     #[test]
     fn restore_undoes_everything(
-        rev in prop::sample::select(vec![SimRevision::V2, SimRevision::V3]),
-        topology in prop::sample::select(TOPOLOGIES.to_vec()),
+        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
+        bar_layout in prop::sample::select(BAR_LAYOUTS.to_vec()),
         v2_decoders in any::<bool>(),
         prefix in prop::collection::vec(op(), 0..8),
         a in prop::collection::vec(op(), 0..24),
         b in prop::collection::vec(op(), 0..24),
     ) {
-        let cfg = config(rev, topology, v2_decoders);
+        let cfg = config(rev, bar_layout, v2_decoders);
         let dev = SimDevice::new(cfg.clone()).unwrap();
         let twin = SimDevice::new(cfg).unwrap();
         for op in &prefix {

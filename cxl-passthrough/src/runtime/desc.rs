@@ -1,15 +1,6 @@
 //! The validated description of one device, as the probe produces it.
 
-/// UAPI revision, as reported in descriptions and JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
-pub enum Revision {
-    /// v2 (NVIDIA kernels).
-    V2,
-    /// v3 (latest posting).
-    V3,
-}
+use crate::uapi::UapiRevision;
 
 /// A VFIO region the runtime uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +63,7 @@ pub struct DvsecDesc {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DeviceDesc {
     /// UAPI revision.
-    pub revision: Revision,
+    pub revision: UapiRevision,
     /// Decoder 0 was committed by firmware.
     pub firmware_committed: bool,
     /// CXL.cache capable (v2 reports it; v3 does not).

@@ -14,13 +14,13 @@ use vm_memory::{FileOffset, MmapRegion};
 
 use super::comp_regs::CompRegs;
 use super::desc::DeviceDesc;
-use super::desc::Revision;
 use super::hdm_lock::{DecoderLock, DecoderState, HdmLockError, read_decoder0};
 use super::overlay::Overlay;
 use crate::backend::{Backend, BackendError, ResetKind};
 use crate::errors::Chain;
 use crate::plan::{BarPlan, BarPlanError, MappedArea, Window, plan_bar};
 use crate::regs::dvsec::{DvsecControl, off};
+use crate::uapi::UapiRevision;
 
 /// Why a device cannot be set up or operated.
 #[derive(Debug, Error)]
@@ -474,7 +474,7 @@ impl CxlDevice {
     /// so the decoder lock's memory of an interrupted attempt no longer applies. v3's
     /// shadow survives resets, and with it the decommit an interrupted attempt left.
     fn hardware_refreshed(&self) {
-        if self.desc.revision == Revision::V2 {
+        if self.desc.revision == UapiRevision::V2 {
             self.decoder_lock
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -7,7 +7,7 @@
 
 use thiserror::Error;
 
-use super::desc::{ComponentDesc, DeviceDesc, DvsecDesc, HdmDesc, RegionDesc, Revision};
+use super::desc::{ComponentDesc, DeviceDesc, DvsecDesc, HdmDesc, RegionDesc};
 use crate::backend::{Backend, BackendError};
 use crate::errors::Chain;
 use crate::regs::component::{CM_OFFSET, WalkError, find_hdm_block};
@@ -16,8 +16,7 @@ use crate::regs::hdm::join_lo_hi;
 use crate::regs::pci::{CAP_ID_PCIE, ExtCapError, find_cap, find_dvsec};
 use crate::uapi::wire::CONFIG_REGION_INDEX;
 use crate::uapi::{
-    RevisionChoice, UapiError, UapiRevision, parse_device_info, parse_region_info,
-    validate_layout_with_page_size,
+    RevisionChoice, UapiError, parse_device_info, parse_region_info, validate_layout_with_page_size,
 };
 
 /// Why probing failed.
@@ -120,12 +119,8 @@ pub fn probe(
         return Err(ProbeError::NoPcieCapability);
     }
 
-    let revision = match layout.revision {
-        UapiRevision::V2 => Revision::V2,
-        UapiRevision::V3 => Revision::V3,
-    };
     let desc = DeviceDesc {
-        revision,
+        revision: layout.revision,
         firmware_committed: layout.firmware_committed,
         cache_capable: layout.cache_capable,
         dpa: RegionDesc {

@@ -11,12 +11,12 @@ pub mod region;
 pub mod wire;
 
 pub use device::{
-    CxlInfo, DeviceInfo, RawCxlCap, RevisionChoice, UapiRevision, detect_revision,
+    CxlInfo, DeviceInfo, RawCxlCap, RevisionChoice, UapiRevision, UnknownRevision, detect_revision,
     parse_device_info,
 };
 pub use error::{Answer, RegionRole, UapiError};
 pub use layout::{
-    BarLayout, CompRegsLayout, ComponentBlock, CxlLayout, DpaLayout, validate_layout,
+    CompRegsLayout, ComponentBar, ComponentBlock, CxlLayout, DpaLayout, validate_layout,
     validate_layout_with_page_size,
 };
 pub use region::{RegionFlags, RegionInfo, parse_region_info};

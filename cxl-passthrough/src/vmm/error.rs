@@ -43,7 +43,7 @@ pub enum VmmError {
     Chbcr(#[source] cxl_acpi::ChbcrError),
     /// The ACPI description (CEDT, ACPI0016/ACPI0017) is inconsistent.
     #[error("describing the CXL topology in ACPI")]
-    Acpi(#[source] cxl_acpi::TopologyError),
+    Acpi(#[source] cxl_acpi::DescriptionError),
     /// The emulated root port could not be built.
     #[error("emulating the CXL root port")]
     RootPort(#[source] RootPortError),

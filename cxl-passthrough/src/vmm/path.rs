@@ -3,7 +3,7 @@
 //! - a VFIO device cdev (`/dev/vfio/devices/vfio0`) or a PCI address (`0000:01:00.0`):
 //!   the kernel backend ([`crate::backend::kernel::DeviceLocator`]);
 //! - with the `sim` feature, TEST ONLY: `sim:<revision>` (`sim:v2`, `sim:v3`, ... one per
-//!   [`SimRevision`](crate::backend::sim::SimRevision)) for the simulator of the kernel's
+//!   [`UapiRevision`](crate::uapi::UapiRevision)) for the simulator of the kernel's
 //!   vfio-pci CXL driver, and `sim:nocxl` for the same device bound to plain vfio-pci
 //!   (no CXL UAPI), to check the "not a CXL device" error. A VMM forwards the string;
 //!   it needs no knowledge of the syntax.
@@ -16,7 +16,9 @@ use super::error::VmmError;
 use crate::backend::Backend;
 use crate::backend::kernel::{DeviceLocator, KernelBackend};
 #[cfg(feature = "sim")]
-use crate::backend::sim::{SimConfig, SimDevice, SimRevision};
+use crate::backend::sim::{SimConfig, SimDevice};
+#[cfg(feature = "sim")]
+use crate::uapi::UapiRevision;
 
 /// Prefix of the simulator's device paths.
 pub const SIM_PATH_PREFIX: &str = "sim:";
@@ -82,15 +84,15 @@ fn parse_sim(_path: &str, name: &str) -> Result<DevicePath, PathError> {
     if name == "nocxl" {
         return Ok(DevicePath::Sim(SimConfig {
             disable_cxl: true,
-            ..SimConfig::new(SimRevision::LATEST)
+            ..SimConfig::new(UapiRevision::ALL[UapiRevision::ALL.len() - 1])
         }));
     }
-    SimRevision::ALL
-        .iter()
-        .find(|r| r.name() == name)
-        .map(|&r| DevicePath::Sim(SimConfig::new(r)))
+    UapiRevision::ALL
+        .into_iter()
+        .find(|r| r.to_string() == name)
+        .map(|r| DevicePath::Sim(SimConfig::new(r)))
         .ok_or_else(|| {
-            let names: Vec<_> = SimRevision::ALL.iter().map(|r| r.name()).collect();
+            let names: Vec<_> = UapiRevision::ALL.iter().map(|r| r.to_string()).collect();
             PathError::UnknownSim(name.to_string(), names.join(", "))
         })
 }
@@ -124,8 +126,8 @@ mod tests {
     #[cfg(feature = "sim")]
     #[test]
     fn sim_paths_name_every_revision_and_nocxl() {
-        for &rev in SimRevision::ALL {
-            let p = DevicePath::parse(&format!("sim:{}", rev.name())).expect("revision");
+        for rev in UapiRevision::ALL {
+            let p = DevicePath::parse(&format!("sim:{rev}")).expect("revision");
             assert_eq!(p, DevicePath::Sim(SimConfig::new(rev)));
             assert!(p.is_sim());
         }

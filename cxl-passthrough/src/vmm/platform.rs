@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use cxl_acpi::{
-    CfmwsWindow, Chbcr, ChbcrConfig, HostBridge, Topology, build_cedt, build_ssdt, cxl_aml,
+    AcpiDescription, CfmwsWindow, Chbcr, ChbcrConfig, HostBridge, build_cedt, build_ssdt, cxl_aml,
 };
 use log::info;
 
@@ -29,7 +29,7 @@ use crate::uapi::RevisionChoice;
 pub struct Platform {
     windows: WindowAllocator,
     page_size: u64,
-    acpi: Topology,
+    acpi: AcpiDescription,
 }
 
 impl Platform {
@@ -40,7 +40,7 @@ impl Platform {
         Ok(Self {
             windows: WindowAllocator::new(start, len).map_err(VmmError::Window)?,
             page_size,
-            acpi: Topology::default(),
+            acpi: AcpiDescription::default(),
         })
     }
 
@@ -135,7 +135,7 @@ impl Platform {
     }
 
     /// The ACPI description so far.
-    pub fn acpi(&self) -> &Topology {
+    pub fn acpi(&self) -> &AcpiDescription {
         &self.acpi
     }
 
@@ -157,7 +157,7 @@ impl Platform {
 
     fn if_any(
         &self,
-        build: impl FnOnce(&Topology) -> Result<Vec<u8>, cxl_acpi::TopologyError>,
+        build: impl FnOnce(&AcpiDescription) -> Result<Vec<u8>, cxl_acpi::DescriptionError>,
     ) -> Result<Option<Vec<u8>>, VmmError> {
         if self.acpi.host_bridges.is_empty() {
             return Ok(None);

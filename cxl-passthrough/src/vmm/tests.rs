@@ -8,10 +8,11 @@ use vm_device::bus::MmioAddress;
 use vm_memory::MmapRegion;
 
 use super::*;
-use crate::backend::sim::{SimConfig, SimRevision};
+use crate::backend::sim::SimConfig;
 use crate::regs::hdm::DecoderReg;
 use crate::regs::pci::{PCIE_DEVCTL_BCR_FLR, PCIE_DEVICE_CONTROL};
 use crate::runtime::probe::ProbeError;
+use crate::uapi::UapiRevision;
 
 const WINDOW_AREA: u64 = 0x40_0000_0000;
 const BAR_GPA: u64 = 0x80_0000_0000;
@@ -82,8 +83,8 @@ impl Bus {
     }
 }
 
-fn booted(rev: SimRevision) -> (Platform, CxlDevice) {
-    let backend = DevicePath::parse(&format!("sim:{}", rev.name()))
+fn booted(rev: UapiRevision) -> (Platform, CxlDevice) {
+    let backend = DevicePath::parse(&format!("sim:{rev}"))
         .expect("path")
         .open()
         .expect("open");
@@ -111,7 +112,7 @@ fn guest_decoder0_base(bus: &Bus, dev: &CxlDevice) -> u64 {
 
 #[test]
 fn the_whole_lifecycle_runs_on_every_revision() {
-    for &rev in SimRevision::ALL {
+    for rev in UapiRevision::ALL {
         let (mut platform, dev) = booted(rev);
         let slots = Slots::default();
 
@@ -206,7 +207,7 @@ fn the_whole_lifecycle_runs_on_every_revision() {
 
 #[test]
 fn a_guest_flr_is_followed_by_a_relock() {
-    for &rev in SimRevision::ALL {
+    for rev in UapiRevision::ALL {
         let (_, dev) = booted(rev);
         let mut dpa = GuestMapping::device_memory(&dev, Slots::default()).expect("dpa");
         let cap = dev.desc().pcie_cap.expect("PCIe capability");
@@ -231,7 +232,7 @@ fn a_guest_flr_is_followed_by_a_relock() {
 
 #[test]
 fn a_failed_remap_fences_the_device() {
-    let (_, dev) = booted(SimRevision::V3);
+    let (_, dev) = booted(UapiRevision::V3);
     let slots = Slots::default();
     let mut dpa = GuestMapping::device_memory(&dev, slots.clone()).expect("dpa");
     slots.fail_map.store(true, Ordering::Relaxed);
@@ -254,7 +255,7 @@ fn a_failed_remap_fences_the_device() {
 
 #[test]
 fn a_mapping_the_vmm_refuses_is_a_typed_error() {
-    let (_, dev) = booted(SimRevision::V2);
+    let (_, dev) = booted(UapiRevision::V2);
     let slots = Slots::default();
     slots.fail_map.store(true, Ordering::Relaxed);
     let err = GuestMapping::device_memory(&dev, slots).expect_err("refused");
@@ -274,7 +275,7 @@ fn a_mapping_the_vmm_refuses_is_a_typed_error() {
 fn a_device_without_cxl_is_refused_at_probe_and_takes_no_window() {
     let backend = DevicePath::Sim(SimConfig {
         disable_cxl: true,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     })
     .open()
     .expect("open");

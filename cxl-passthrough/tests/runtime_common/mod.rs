@@ -14,11 +14,12 @@ use cxl_passthrough::backend::kernel::KernelBackend;
 use cxl_passthrough::backend::kernel::syscall::{
     VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET, VfioSys,
 };
-use cxl_passthrough::backend::sim::{OffsetLayout, SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, OffsetLayout, SimConfig, SimDevice};
 use cxl_passthrough::plan::{Window, WindowAllocator};
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::{CxlDevice, DeviceDesc};
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 
 /// Where the tests put CFMWS windows.
 pub const WINDOW_BASE: u64 = 0x40_0000_0000;
@@ -26,15 +27,15 @@ pub const WINDOW_BASE: u64 = 0x40_0000_0000;
 pub const PAGE: u64 = 4096;
 
 /// Every revision.
-pub const REVISIONS: [SimRevision; 2] = [SimRevision::V2, SimRevision::V3];
-/// Topologies A, B, C.
-pub const TOPOLOGIES: [Topology; 3] = [Topology::End, Topology::Start, Topology::Middle];
+pub const REVISIONS: [UapiRevision; 2] = [UapiRevision::V2, UapiRevision::V3];
+/// BAR layouts A, B, C.
+pub const BAR_LAYOUTS: [BarLayout; 3] = [BarLayout::End, BarLayout::Start, BarLayout::Middle];
 
 /// A simulated device.
-pub fn sim(rev: SimRevision, topology: Topology, layout: OffsetLayout) -> Arc<SimDevice> {
+pub fn sim(rev: UapiRevision, bar_layout: BarLayout, layout: OffsetLayout) -> Arc<SimDevice> {
     Arc::new(
         SimDevice::new(SimConfig {
-            topology,
+            bar_layout,
             offset_layout: layout,
             ..SimConfig::new(rev)
         })

@@ -1,9 +1,10 @@
 //! Fixed geometry of a simulated device: region table, file offsets, where the
 //! component block, DVSECs and HDM decoders are.
 
-use super::config::{OffsetLayout, SimConfig, SimRevision};
+use super::config::{OffsetLayout, SimConfig};
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::hdm::hdm_block_size;
+use crate::uapi::UapiRevision;
 use crate::uapi::wire::{PCI_NUM_REGIONS, PCI_OFFSET_SHIFT};
 
 /// Size of the ordinary 32-bit "device registers" BAR next to the component BAR.
@@ -92,8 +93,8 @@ impl Layout {
         let comp_bar = cfg.component_bar;
         let aux_bar = if comp_bar == 0 { 2 } else { 0 };
         let (dpa_index, comp_index) = match cfg.revision {
-            SimRevision::V2 => (PCI_NUM_REGIONS, PCI_NUM_REGIONS + 1),
-            SimRevision::V3 => (PCI_NUM_REGIONS + 1, PCI_NUM_REGIONS),
+            UapiRevision::V2 => (PCI_NUM_REGIONS, PCI_NUM_REGIONS + 1),
+            UapiRevision::V3 => (PCI_NUM_REGIONS + 1, PCI_NUM_REGIONS),
         };
         let hdm_size = hdm_block_size(cfg.decoder_count);
         let v2_comp_size = HDM_CM_OFFSET + hdm_size;
@@ -123,8 +124,8 @@ impl Layout {
                 _ => (
                     RegionKind::CompRegs,
                     match cfg.revision {
-                        SimRevision::V2 => v2_comp_size,
-                        SimRevision::V3 => COMPONENT_BLOCK_SIZE,
+                        UapiRevision::V2 => v2_comp_size,
+                        UapiRevision::V3 => COMPONENT_BLOCK_SIZE,
                     },
                 ),
             };

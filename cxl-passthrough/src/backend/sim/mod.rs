@@ -26,11 +26,12 @@ mod reset;
 mod rw;
 mod snapshot;
 
+use crate::uapi::UapiRevision;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub use crate::sys::memfd::{Mapping, Prot};
-pub use config::{Errno, OffsetLayout, SimConfig, SimError, SimRevision, Topology};
+pub use config::{BarLayout, Errno, OffsetLayout, SimConfig, SimError};
 pub use config_override::ConfigOverride;
 pub use faults::{CapChainFault, Fault, InfoTarget, Op, Stats};
 pub use hdm::HdmRegs;
@@ -123,7 +124,7 @@ impl SimDevice {
         let hw_cfg = HwConfig::new(&cfg, &layout);
         let hw_comp = HwComponent::new(&cfg);
         let cxl_state = cxl.then(|| match cfg.revision {
-            SimRevision::V2 => CxlState::V2 {
+            UapiRevision::V2 => CxlState::V2 {
                 comp: V2Comp {
                     prefix: hw_comp.cm_prefix.clone(),
                     hdm: hw_comp.hdm.clone(),
@@ -131,7 +132,7 @@ impl SimDevice {
                 },
                 dvsec: DvsecV2::seed(&hw_cfg, DEVICE_DVSEC, LENGTH_REV2),
             },
-            SimRevision::V3 => CxlState::V3 {
+            UapiRevision::V3 => CxlState::V3 {
                 comp: V3Comp {
                     cm: hw_comp.cm_prefix.clone(),
                     hdm: hw_comp.hdm.clone(),
@@ -168,10 +169,10 @@ impl SimDevice {
             return Ok(false);
         }
         match cfg.revision {
-            SimRevision::V2 => {
+            UapiRevision::V2 => {
                 Ok(cfg.firmware_committed && cfg.class_code >> 8 != CLASS_MEMORY_CXL)
             }
-            SimRevision::V3 => {
+            UapiRevision::V3 => {
                 if cfg.decoder_count != 1 {
                     return Err(SimError::BindFailed {
                         errno: libc::EOPNOTSUPP,

@@ -4,8 +4,9 @@
 use super::config::Errno;
 use super::faults::{CapChainFault, InfoTarget, Op};
 use super::layout::{PAGE, RegionDesc, RegionKind};
-use super::{Mapping, Prot, SimDevice, SimRevision};
+use super::{Mapping, Prot, SimDevice};
 use crate::regs::component::CM_OFFSET;
+use crate::uapi::UapiRevision;
 use crate::uapi::wire::{
     CXL_V2_CACHE_CAPABLE, CXL_V2_FIRMWARE_COMMITTED, CXL_V3_HOST_FIRMWARE_COMMITTED, CapHeader,
     CxlCapV2, CxlCapV3, DEVICE_CAP_CXL, DEVICE_CAP_CXL_VERSION, DEVICE_FLAGS_CAPS,
@@ -136,7 +137,7 @@ impl SimDevice {
         };
         let l = &self.layout;
         match self.cfg.revision {
-            SimRevision::V2 => {
+            UapiRevision::V2 => {
                 let mut flags = CXL_V2_FIRMWARE_COMMITTED;
                 if self.cfg.cache_capable {
                     flags |= CXL_V2_CACHE_CAPABLE;
@@ -152,7 +153,7 @@ impl SimDevice {
                 .encode(hdr)
                 .to_vec()
             }
-            SimRevision::V3 => CxlCapV3 {
+            UapiRevision::V3 => CxlCapV3 {
                 flags: CXL_V3_HOST_FIRMWARE_COMMITTED,
                 hdm_region_idx: l.dpa_index,
                 comp_reg_region_idx: l.comp_index,
@@ -175,8 +176,8 @@ impl SimDevice {
             return None;
         }
         let (lo, hi) = match self.cfg.revision {
-            SimRevision::V2 => (self.layout.comp_off, self.layout.comp_end()),
-            SimRevision::V3 => (
+            UapiRevision::V2 => (self.layout.comp_off, self.layout.comp_end()),
+            UapiRevision::V3 => (
                 self.layout.comp_off / PAGE * PAGE,
                 self.layout.comp_end().div_ceil(PAGE) * PAGE,
             ),

@@ -3,7 +3,8 @@
 use super::config::Errno;
 use super::faults::Op;
 use super::layout::{RegionDesc, RegionKind};
-use super::{CxlState, SimDevice, SimRevision, State};
+use super::{CxlState, SimDevice, State};
+use crate::uapi::UapiRevision;
 
 /// Direction of an access, carrying its buffer.
 pub(super) enum Access<'a> {
@@ -112,7 +113,7 @@ impl SimDevice {
         let size = self.layout.dpa_size;
         let count = acc.len() as u64;
         let n = match self.cfg.revision {
-            SimRevision::V2 => {
+            UapiRevision::V2 => {
                 if count == 0 || pos >= size {
                     return Ok(0);
                 }
@@ -121,7 +122,7 @@ impl SimDevice {
                 }
                 count.min(size - pos)
             }
-            SimRevision::V3 => {
+            UapiRevision::V3 => {
                 if pos > size || count > size - pos {
                     return Err(Errno::EINVAL);
                 }
@@ -155,7 +156,7 @@ impl SimDevice {
         };
         let (blk_lo, blk_hi) = (self.layout.comp_off, self.layout.comp_end());
         let in_block = bar == self.layout.comp_bar && pos < blk_hi && pos + n > blk_lo;
-        if in_block && self.layout.cxl && self.cfg.revision == SimRevision::V3 {
+        if in_block && self.layout.cxl && self.cfg.revision == UapiRevision::V3 {
             return Err(Errno::EINVAL);
         }
         let n = n as usize;

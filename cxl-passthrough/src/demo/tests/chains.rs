@@ -2,10 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 use cxl_passthrough::backend::BackendError;
-use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, SimRevision};
+use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice};
 use cxl_passthrough::runtime::probe::{ProbeError, probe};
 use cxl_passthrough::runtime::topology::TopologyPlanError;
-use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
 use cxl_passthrough::vmm::VmmError;
 
 use super::chain_common::assert_chain_once;
@@ -15,7 +15,7 @@ use crate::demo::scenario::DemoError;
 
 const EIO: &str = "Input/output error (os error 5)";
 
-fn faulted_probe(revision: SimRevision, op: Op) -> ProbeError {
+fn faulted_probe(revision: UapiRevision, op: Op) -> ProbeError {
     let sim = SimDevice::new(SimConfig {
         revision,
         ..SimConfig::default()
@@ -27,7 +27,7 @@ fn faulted_probe(revision: SimRevision, op: Op) -> ProbeError {
 
 #[test]
 fn demo_errors_print_the_probe_chain_once() {
-    let source = faulted_probe(SimRevision::V2, Op::DeviceInfo);
+    let source = faulted_probe(UapiRevision::V2, Op::DeviceInfo);
     let e = DemoError::Setup {
         name: "dev0".into(),
         source: VmmError::Probe(source),
