@@ -42,6 +42,8 @@ pub use root_port::{
     ROOT_PORT_NUMBER, ROOT_PORT_VENDOR_ID, SECONDARY_BUS, root_port, route_ecam,
 };
 
+pub use cxl_acpi::{Chbcr, HostBridge, IntxRoute, MmioWindow};
+
 pub use crate::backend::{Backend, ResetKind};
 pub use crate::plan::Window;
 pub use crate::plan::topology::TopologyPlan;
