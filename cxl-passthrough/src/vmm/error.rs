@@ -21,6 +21,9 @@ pub enum VmmError {
     /// The VFIO device could not be opened.
     #[error("opening the VFIO device")]
     Open(#[source] OpenError),
+    /// Duplicating the VMM's VFIO device fd failed.
+    #[error("duplicating the VFIO device fd")]
+    DupFd(#[source] std::io::Error),
     /// The simulated device could not be created.
     #[cfg(feature = "sim")]
     #[error("creating the simulated device")]

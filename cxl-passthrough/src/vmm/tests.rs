@@ -300,3 +300,20 @@ fn a_device_without_cxl_is_refused_at_probe_and_takes_no_window() {
         "the refused device took no window"
     );
 }
+
+#[test]
+fn a_vmm_fd_is_duplicated_and_a_non_vfio_fd_fails_at_probe() {
+    use std::os::fd::AsFd;
+    let file = std::fs::File::open("/dev/null").expect("/dev/null");
+    let backend = backend_from_device_fd(file.as_fd()).expect("dup");
+    let mut platform = Platform::new(WINDOW_AREA, 1 << 40, 4096).expect("area");
+    let err = platform
+        .plan_device(backend, RevisionChoice::Auto)
+        .expect_err("not a VFIO device");
+    assert!(
+        matches!(err, VmmError::Probe(ProbeError::Backend(_))),
+        "{err:?}"
+    );
+    // The VMM's own fd stays open.
+    assert!(file.metadata().is_ok());
+}
