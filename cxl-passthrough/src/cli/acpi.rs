@@ -130,7 +130,7 @@ fn topology(args: &AcpiArgs) -> Result<(AcpiDescription, Vec<BridgeJson>)> {
         });
     }
     topo.validate()
-        .context("the planned ACPI topology is invalid")?;
+        .context("the planned ACPI description is invalid")?;
     Ok((topo, json))
 }
 
