@@ -5,8 +5,11 @@
 //! images (capability array, PCIe extended capabilities, Register Locator entries).
 //! Layouts follow the CXL specification as summarised in `shared/spec/cxl-registers.md`.
 
+pub mod bridge;
 pub mod dvsec;
 pub mod pci;
+pub mod pcie_cap;
+pub mod port_dvsec;
 pub mod reglocator;
 
 pub use cxl_acpi::regs::{

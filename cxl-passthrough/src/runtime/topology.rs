@@ -20,8 +20,8 @@ use crate::regs::dvsec::{
 };
 use crate::regs::hdm::{DecoderReg, join_lo_hi};
 use crate::regs::pci::{ExtCapError, find_dvsec};
-use crate::rootport::FlexBusBits;
-use crate::rootport::dvsec::flex_bus;
+use crate::regs::port_dvsec::FlexBusBits;
+use crate::regs::port_dvsec::flex_bus;
 
 /// Number of DVSEC ranges a CXL Device DVSEC describes.
 const DVSEC_RANGES: u16 = 2;

@@ -55,7 +55,7 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// QEMU's bios-tables-test CXL topology (`shared/testdata/qemu-acpi/README.md`), with
+/// QEMU's bios-tables-test CXL topology (the q35 CXL machine of its `CEDT.cxl`), with
 /// QEMU's OEM ids and its restriction value 0x0F, so our CEDT can be compared byte by byte.
 pub fn qemu_reference_topology() -> AcpiDescription {
     let bridge = |uid: u32, chbcr_base| HostBridge {
