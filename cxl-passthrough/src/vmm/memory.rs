@@ -105,6 +105,23 @@ impl<S: MemorySlots> GuestMapping<S> {
             })
     }
 
+    /// Shows the memory at `gpa` instead (the guest moved the BAR that holds it): taken
+    /// away at the old address, given at the new one if the guest saw it. On failure the
+    /// guest sees it at neither address.
+    pub fn move_to(&mut self, gpa: u64) -> Result<(), VmmError> {
+        let was_mapped = self.mapped;
+        let map_err = |source| VmmError::Map {
+            what: "moved memory",
+            source,
+        };
+        self.unmap().map_err(map_err)?;
+        self.gpa = gpa;
+        if was_mapped {
+            self.map().map_err(map_err)?;
+        }
+        Ok(())
+    }
+
     /// The host mapping.
     pub fn region(&self) -> &Arc<MmapRegion> {
         &self.region

@@ -7,7 +7,7 @@
 //! | parse the user's device path, open the device (or take the VMM's VFIO fd) | [`DevicePath::parse`], [`DevicePath::open`] ([`backend_from_device_fd`]) |
 //! | probe, allocate the CFMWS window, plan, lock HDM decoder 0 at boot | [`Platform::boot_device`] (or [`Platform::plan_device`] + [`CxlDevice::boot`]) |
 //! | map the device memory at the window (and for DMA) | [`GuestMapping::device_memory`], [`GuestMapping::dma_map`] |
-//! | map the BAR's sparse areas | [`GuestMapping::bar_areas`] |
+//! | map the BAR's sparse areas (and move them with the BAR) | [`GuestMapping::bar_areas`], [`GuestMapping::move_to`] |
 //! | serve the COMP_REGS overlay and forward the rest of the BAR | [`register_component_bar`], or [`route_bar_access`] for a VMM that traps the whole BAR |
 //! | check the topology, build the host bridge's CHBCR | [`Platform::plan_topology`], [`CxlSegment::host_bridge`], [`Platform::add_host_bridge`] |
 //! | build the root port, route the segment's ECAM | [`root_port`], [`route_ecam`] |

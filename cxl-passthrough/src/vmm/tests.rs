@@ -317,3 +317,24 @@ fn a_vmm_fd_is_duplicated_and_a_non_vfio_fd_fails_at_probe() {
     // The VMM's own fd stays open.
     assert!(file.metadata().is_ok());
 }
+
+#[test]
+fn a_moved_bar_area_is_unmapped_at_the_old_address_and_mapped_at_the_new_one() {
+    let (_, dev) = booted(UapiRevision::V2);
+    let slots = Slots::default();
+    let mut areas = GuestMapping::bar_areas(&dev, BAR_GPA, || slots.clone()).expect("areas");
+    let area = areas
+        .first_mut()
+        .expect("the simulator's BAR has a sparse area");
+    let (old, len) = (area.gpa(), area.region().size());
+    slots.log.lock().expect("log").clear();
+    area.move_to(old + 0x1000_0000).expect("move");
+    assert_eq!(
+        *slots.log.lock().expect("log"),
+        vec![(false, old, len), (true, old + 0x1000_0000, len)]
+    );
+    slots.fail_map.store(true, Ordering::Relaxed);
+    let err = area.move_to(old).expect_err("the VMM refuses");
+    assert!(matches!(err, VmmError::Map { .. }), "{err:?}");
+    assert!(!area.is_mapped(), "seen at neither address");
+}
