@@ -62,6 +62,16 @@ pub enum VmmError {
         #[source]
         source: HookError,
     },
+    /// A guest-physical address the VMM gave plus an offset inside the device overflows.
+    #[error("{what}: guest address {base:#x} + offset {offset:#x} overflows 64 bits")]
+    AddressOverflow {
+        /// What was being placed.
+        what: &'static str,
+        /// The VMM's address.
+        base: u64,
+        /// The offset inside the device.
+        offset: u64,
+    },
     /// The VMM's MMIO registration callback failed.
     #[error("the VMM could not register the MMIO handler of {part} at {gpa:#x}+{size:#x}")]
     Mmio {

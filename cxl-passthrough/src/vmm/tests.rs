@@ -338,3 +338,31 @@ fn a_moved_bar_area_is_unmapped_at_the_old_address_and_mapped_at_the_new_one() {
     assert!(matches!(err, VmmError::Map { .. }), "{err:?}");
     assert!(!area.is_mapped(), "seen at neither address");
 }
+
+#[test]
+fn a_bar_placed_where_its_areas_overflow_is_refused_before_the_vmm_is_asked() {
+    let (_, dev) = booted(UapiRevision::V2);
+    let slots = Slots::default();
+    let err = GuestMapping::bar_areas(&dev, u64::MAX, || slots.clone()).expect_err("overflow");
+    assert!(
+        matches!(err, VmmError::AddressOverflow { base: u64::MAX, .. }),
+        "{err:?}"
+    );
+    let mut bus = Bus::default();
+    let err = register_component_bar(&dev, u64::MAX, &mut bus).expect_err("overflow");
+    assert!(matches!(err, VmmError::AddressOverflow { .. }), "{err:?}");
+    assert!(slots.log.lock().expect("log").is_empty() && bus.0.is_empty());
+}
+
+#[test]
+fn a_dropped_mapping_is_taken_away_from_the_guest_first() {
+    let (_, dev) = booted(UapiRevision::V3);
+    let slots = Slots::default();
+    let dpa = GuestMapping::device_memory(&dev, slots.clone()).expect("dpa");
+    let len = dpa.region().size();
+    drop(dpa);
+    assert_eq!(
+        *slots.log.lock().expect("log"),
+        vec![(true, WINDOW_AREA, len), (false, WINDOW_AREA, len)]
+    );
+}
