@@ -209,17 +209,22 @@ fn the_whole_lifecycle_runs_on_every_revision() {
 fn a_guest_flr_is_followed_by_a_relock() {
     for rev in UapiRevision::ALL {
         let (_, dev) = booted(rev);
-        let mut dpa = GuestMapping::device_memory(&dev, Slots::default()).expect("dpa");
+        let slots = Slots::default();
+        let mut dpa = GuestMapping::device_memory(&dev, slots.clone()).expect("dpa");
         let cap = dev.desc().pcie_cap.expect("PCIe capability");
         let at = u64::from(cap + PCIE_DEVICE_CONTROL);
         let data = PCIE_DEVCTL_BCR_FLR.to_le_bytes();
         let config = dev.desc().config.file_offset;
         let (written, outcome) = guest_config_write(&dev, at, &data, &mut dpa, || {
+            // The guest must not see the memory while the kernel resets it.
+            let log = slots.log.lock().expect("log").clone();
+            assert_eq!(log.last().map(|e| e.0), Some(false), "{rev:?}: {log:?}");
             dev.backend().write(config, at, &data)
         });
         assert_eq!(written.expect("forwarded"), 2);
         let outcome = outcome.expect("an FLR");
         assert_eq!(outcome.kind, GuestReset::Flr);
+        assert!(outcome.quiesce.is_ok());
         let d = outcome.relock.expect("re-locked");
         assert_eq!(d.base, WINDOW_AREA, "{rev:?}");
         assert!(dpa.is_mapped());
