@@ -274,3 +274,30 @@ fn component_bar_other_than_two() {
         assert!(sparse_areas(&raw, h.cap_offset).is_some());
     }
 }
+
+/// What the real v3 driver answered in the lab (docs/uapi.md §6, finding 10) for a
+/// 128 KiB component BAR 0 with the component block at offset 0: READ|WRITE|MMAP|CAPS,
+/// a 64-byte answer, one sparse area after the block. The v3 simulator answers the same.
+#[test]
+fn v3_block_at_bar_start_answers_like_the_real_driver() {
+    let d = SimDevice::new(SimConfig {
+        topology: Topology::Start,
+        component_bar: 0,
+        bar_size: 128 << 10,
+        ..SimConfig::new(SimRevision::V3)
+    })
+    .unwrap();
+    let (bar, raw) = region(&d, 0);
+    assert_eq!(bar.size, 0x20000);
+    assert_eq!(
+        bar.flags,
+        REGION_FLAG_READ | REGION_FLAG_WRITE | REGION_FLAG_MMAP | REGION_FLAG_CAPS
+    );
+    assert_eq!(raw.len(), 64, "the kernel's answer needs argsz 64");
+    let areas: Vec<(u64, u64)> = sparse_areas(&raw, bar.cap_offset)
+        .unwrap()
+        .iter()
+        .map(|a| (a.offset, a.size))
+        .collect();
+    assert_eq!(areas, [(0x10000, 0x10000)]);
+}
