@@ -399,3 +399,23 @@ fn a_good_lab_console_passes_and_a_v2_answer_fails() {
             .any(|k| k.0 == "probe_locks_decoder0_at_window" && !k.1)
     );
 }
+
+/// Re-evaluates a saved lab console (`CXL_LAB_CONSOLE=<console.log>`, e.g. from
+/// `run-lab.sh` by hand) without booting anything: `cargo test -p cxl-integration-tests
+/// --test lab_real_kernel -- --ignored saved_console`. Prints the table; fails like the lab.
+#[test]
+#[ignore = "needs CXL_LAB_CONSOLE"]
+fn saved_console() {
+    let path = std::env::var("CXL_LAB_CONSOLE").expect("CXL_LAB_CONSOLE");
+    let c = Console::parse(&std::fs::read_to_string(&path).expect("console"));
+    let mut checks = evaluate(&c);
+    if c.get("run.begin").is_some() {
+        checks.extend(evaluate_e(&c));
+    }
+    let table: String = checks
+        .iter()
+        .map(|Check(n, ok, d)| format!("{} {n:<36} {d}\n", if *ok { "PASS" } else { "FAIL" }))
+        .collect();
+    eprintln!("{table}");
+    assert!(checks.iter().all(|k| k.1), "lab checks failed ({path})");
+}

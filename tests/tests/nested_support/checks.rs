@@ -40,7 +40,11 @@ pub(super) fn check(
     });
 }
 
-fn not_applicable(out: &mut Vec<Check>, name: impl Into<String>, why: impl Into<String>) {
+pub(super) fn not_applicable(
+    out: &mut Vec<Check>,
+    name: impl Into<String>,
+    why: impl Into<String>,
+) {
     out.push(Check {
         name: name.into(),
         pass: true,
