@@ -8,8 +8,10 @@ use serde::Serialize;
 pub enum Revision {
     /// v2 (NVIDIA kernels).
     V2,
-    /// v3 (latest posting).
+    /// v3.
     V3,
+    /// v4 (vfio-cxl module, latest posting).
+    V4,
 }
 
 /// A VFIO region the runtime uses.
