@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use cxl_passthrough::backend::Backend;
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision};
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice};
 use cxl_passthrough::plan::WindowAllocator;
 use cxl_passthrough::runtime::CxlDevice;
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 
 const PAGE: u64 = 4096;
 
-fn booted(rev: SimRevision) -> (Arc<SimDevice>, CxlDevice) {
+fn booted(rev: UapiRevision) -> (Arc<SimDevice>, CxlDevice) {
     let sim = Arc::new(SimDevice::new(SimConfig::new(rev)).unwrap());
     let desc = probe(sim.as_ref(), RevisionChoice::Auto, PAGE).unwrap();
     let w = WindowAllocator::new(0x40_0000_0000, 1 << 40)
@@ -40,9 +41,9 @@ fn bring_up(n: usize) {
     let devs: Vec<_> = (0..n)
         .map(|i| {
             let rev = if i % 2 == 0 {
-                SimRevision::V2
+                UapiRevision::V2
             } else {
-                SimRevision::V3
+                UapiRevision::V3
             };
             let sim = Arc::new(SimDevice::new(SimConfig::new(rev)).unwrap());
             let desc = probe(sim.as_ref(), RevisionChoice::Auto, PAGE).unwrap();
@@ -66,7 +67,7 @@ struct Paths {
     comp_file: u64,
 }
 
-fn paths(rev: SimRevision) -> Paths {
+fn paths(rev: UapiRevision) -> Paths {
     let (sim, dev) = booted(rev);
     let d = dev.desc().clone();
     let ctrl_block = d.hdm.block_offset + 0x20;
@@ -95,7 +96,7 @@ fn direct_read(p: &Paths) -> u32 {
 }
 
 fn benches(c: &mut Criterion) {
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let p = paths(rev);
         let mut g = c.benchmark_group(format!("comp_regs_dword_{rev:?}"));
         g.bench_function("direct_backend", |b| b.iter(|| direct_read(&p)));
@@ -126,7 +127,7 @@ fn per_call(rounds: usize, iters: u32, mut f: impl FnMut()) -> Duration {
 
 fn ratios() {
     println!("\nratio summary (same process, medians of 15 rounds):");
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let p = paths(rev);
         let direct = per_call(15, 200_000, || {
             black_box(direct_read(&p));

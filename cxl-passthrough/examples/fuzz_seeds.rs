@@ -17,12 +17,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice, Topology};
 use cxl_passthrough::regs::component::find_hdm_block;
 use cxl_passthrough::regs::dvsec::CXL_VENDOR_ID;
 use cxl_passthrough::regs::pci::{CAP_ID_PCIE, find_cap, find_dvsec};
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 
 /// CXL DVSEC IDs the simulator presents: PCIe Device, Flex Bus Port, Register Locator.
 const DVSEC_IDS: [u8; 3] = [0, 7, 8];
@@ -102,10 +103,13 @@ fn main() -> Result<()> {
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = 0;
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let counts: &[u32] = match rev {
-            SimRevision::V2 => &[1, 2, 4, 16],
-            SimRevision::V3 => &[1],
+            UapiRevision::V2 => &[1, 2, 4, 16],
+            UapiRevision::V3 => &[1],
+            // v4's COMP_REGS is the HDM block alone (no capability array to walk); its
+            // answers are seeds of `uapi_parse`.
+            UapiRevision::V4 => &[],
         };
         for (topo, topology) in [
             ("a", Topology::End),

@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use cxl_passthrough::backend::Backend;
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision};
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice};
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::runtime::CxlDevice;
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -24,9 +25,9 @@ fn main() -> Result<()> {
         bail!("usage: overlay_cost overlay|direct v2|v3 N");
     };
     let rev = if rev == "v3" {
-        SimRevision::V3
+        UapiRevision::V3
     } else {
-        SimRevision::V2
+        UapiRevision::V2
     };
     let n: u64 = n.parse().context("N")?;
     let sim = Arc::new(SimDevice::new(SimConfig::new(rev))?);

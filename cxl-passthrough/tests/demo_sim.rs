@@ -6,9 +6,10 @@
 mod demo_common;
 mod skip_support;
 
-use cxl_passthrough::backend::sim::{SimConfig, SimRevision};
+use cxl_passthrough::backend::sim::SimConfig;
 use cxl_passthrough::demo::report::Verdict;
 use cxl_passthrough::demo::{DemoOptions, DemoReport, run_devices, sim_devices};
+use cxl_passthrough::uapi::UapiRevision;
 use demo_common::kvm_or_skip;
 
 /// Small and quick, with the CLI's defaults for bandwidth: the 0.98 goal is reported, the
@@ -26,7 +27,7 @@ fn opts(reset: bool, write_bar: bool) -> DemoOptions {
     }
 }
 
-fn run(count: usize, rev: SimRevision, reset: bool, write_bar: bool) -> DemoReport {
+fn run(count: usize, rev: UapiRevision, reset: bool, write_bar: bool) -> DemoReport {
     let cfg = SimConfig {
         dpa_size: 256 << 20,
         ..SimConfig::new(rev)
@@ -53,7 +54,7 @@ fn one_device_v2_every_check_passes() {
     if !kvm_or_skip("one_device_v2_every_check_passes") {
         return;
     }
-    let r = run(1, SimRevision::V2, false, true);
+    let r = run(1, UapiRevision::V2, false, true);
     assert_all_pass(&r);
     assert_eq!(r.exits["dev0.window"], 0);
     assert_eq!(r.devices[0].decoder.base, r.devices[0].window.base);
@@ -67,7 +68,7 @@ fn two_devices_v3_get_two_windows() {
     if !kvm_or_skip("two_devices_v3_get_two_windows") {
         return;
     }
-    let r = run(2, SimRevision::V3, false, false);
+    let r = run(2, UapiRevision::V3, false, false);
     assert_all_pass(&r);
     let (a, b) = (&r.devices[0], &r.devices[1]);
     assert!(!a.window.overlaps(&b.window));
@@ -84,7 +85,7 @@ fn reset_in_the_middle_of_guest_activity() {
     if !kvm_or_skip("reset_in_the_middle_of_guest_activity") {
         return;
     }
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let r = run(1, rev, true, true);
         assert_all_pass(&r);
         let reset = r.devices[0].reset.as_ref().unwrap();

@@ -10,7 +10,7 @@ use std::io;
 use chain_common::assert_chain_once;
 use cxl_passthrough::backend::BackendError;
 use cxl_passthrough::backend::kernel::OpenError;
-use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, SimError, SimRevision};
+use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, SimError};
 use cxl_passthrough::demo::DemoError;
 use cxl_passthrough::demo::harness::HarnessError;
 use cxl_passthrough::errors::Chain;
@@ -20,10 +20,11 @@ use cxl_passthrough::runtime::probe::{ProbeError, probe};
 use cxl_passthrough::runtime::topology::TopologyPlanError;
 use cxl_passthrough::sys::kvm::SlotError;
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 
 const EIO: &str = "Input/output error (os error 5)";
 
-fn faulted_probe(revision: SimRevision, op: Op) -> ProbeError {
+fn faulted_probe(revision: UapiRevision, op: Op) -> ProbeError {
     let sim = SimDevice::new(SimConfig {
         revision,
         ..SimConfig::default()
@@ -35,7 +36,7 @@ fn faulted_probe(revision: SimRevision, op: Op) -> ProbeError {
 
 #[test]
 fn probe_errors_from_the_backend_print_once() {
-    for revision in [SimRevision::V2, SimRevision::V3] {
+    for revision in [UapiRevision::V2, UapiRevision::V3] {
         let e = faulted_probe(revision, Op::DeviceInfo);
         assert_eq!(
             assert_chain_once(&e),
@@ -53,7 +54,7 @@ fn probe_errors_from_the_backend_print_once() {
 
 #[test]
 fn demo_errors_print_the_probe_chain_once() {
-    let source = faulted_probe(SimRevision::V2, Op::DeviceInfo);
+    let source = faulted_probe(UapiRevision::V2, Op::DeviceInfo);
     let e = DemoError::Probe {
         name: "dev0".into(),
         source,
@@ -138,7 +139,7 @@ fn kvm_and_simulator_errors_print_the_os_error_once() {
 
 #[test]
 fn chain_prints_like_anyhow() {
-    let e = faulted_probe(SimRevision::V3, Op::DeviceInfo);
+    let e = faulted_probe(UapiRevision::V3, Op::DeviceInfo);
     let chained = Chain(&e).to_string();
     let any = anyhow::Error::new(e).context("probing sim:v3");
     assert_eq!(format!("{any:#}"), format!("probing sim:v3: {chained}"));

@@ -14,14 +14,13 @@ mod runtime_common;
 use std::error::Error;
 use std::sync::Arc;
 
-use cxl_passthrough::backend::sim::{
-    CapChainFault, Fault, InfoTarget, OffsetLayout, Op, SimRevision,
-};
+use cxl_passthrough::backend::sim::{CapChainFault, Fault, InfoTarget, OffsetLayout, Op};
 use cxl_passthrough::backend::{Backend, ResetKind};
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::topology::plan_device_topology;
 use cxl_passthrough::runtime::{CxlDevice, DeviceDesc, DeviceState, NoHooks};
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 use runtime_common::armed::Armed;
 use runtime_common::*;
 use vm_memory::VolatileMemory;
@@ -104,7 +103,7 @@ struct Rig {
 }
 
 impl Rig {
-    fn new(rev: SimRevision, kernel: bool) -> Self {
+    fn new(rev: UapiRevision, kernel: bool) -> Self {
         let sim = sim(rev, TOPOLOGIES[1], OffsetLayout::Kernel);
         sim.dpa_host_write(0, SEED).unwrap();
         let inner: Arc<dyn Backend> = if kernel {
@@ -238,7 +237,7 @@ fn open_fds() -> usize {
 }
 
 /// Brings a rig up to (not including) `phase`, fault-free.
-fn rig_before(rev: SimRevision, kernel: bool, phase: Phase) -> Rig {
+fn rig_before(rev: UapiRevision, kernel: bool, phase: Phase) -> Rig {
     let mut rig = Rig::new(rev, kernel);
     for p in PHASES.iter().take_while(|p| **p != phase) {
         rig.run(*p)
@@ -250,7 +249,7 @@ fn rig_before(rev: SimRevision, kernel: bool, phase: Phase) -> Rig {
 #[test]
 fn every_fault_at_every_call_of_every_phase_is_recovered() {
     // Warm up lazily initialised state before taking the fd baseline.
-    drop(rig_before(SimRevision::V3, true, Phase::GuestFlr));
+    drop(rig_before(UapiRevision::V3, true, Phase::GuestFlr));
     let fds = open_fds();
     let faults = faults();
     let mut cases = 0u32;

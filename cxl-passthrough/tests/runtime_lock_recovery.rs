@@ -10,8 +10,9 @@ use std::error::Error;
 use std::sync::Arc;
 
 use cxl_passthrough::backend::ResetKind;
-use cxl_passthrough::backend::sim::{Fault, OffsetLayout, Op, SimDevice, SimRevision};
+use cxl_passthrough::backend::sim::{Fault, OffsetLayout, Op, SimDevice};
 use cxl_passthrough::runtime::{CxlDevice, DeviceError, DeviceState, HdmLockError, NoHooks};
+use cxl_passthrough::uapi::UapiRevision;
 use runtime_common::armed::Armed;
 use runtime_common::*;
 
@@ -20,7 +21,7 @@ fn chain(e: &(dyn Error + 'static)) -> String {
     cxl_passthrough::errors::Chain(e).to_string()
 }
 
-fn setup(rev: SimRevision) -> (Arc<SimDevice>, Arc<Armed>, CxlDevice) {
+fn setup(rev: UapiRevision) -> (Arc<SimDevice>, Arc<Armed>, CxlDevice) {
     let s = sim(rev, TOPOLOGIES[2], OffsetLayout::Kernel);
     let armed = Armed::new(s.clone(), s.clone());
     let (dev, _) = device(armed.clone());
@@ -195,7 +196,7 @@ fn v2_hardware_uncommitted_after_reset_is_not_mistaken_for_our_leftover() {
     let cfg = SimConfig {
         post_reset_hw_committed: false,
         reset_on_open: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     };
     let s = Arc::new(SimDevice::new(cfg).unwrap());
     let (dev, _) = device(s.clone());

@@ -5,14 +5,15 @@
 
 mod runtime_common;
 
-use cxl_passthrough::backend::sim::{Fault, OffsetLayout, Op, SimRevision};
+use cxl_passthrough::backend::sim::{Fault, OffsetLayout, Op};
 use cxl_passthrough::regs::hdm::DecoderReg;
+use cxl_passthrough::uapi::UapiRevision;
 use proptest::prelude::*;
 use runtime_common::*;
 
-fn shadow_decoder0(s: &cxl_passthrough::backend::sim::SimDevice, rev: SimRevision) -> Vec<u32> {
+fn shadow_decoder0(s: &cxl_passthrough::backend::sim::SimDevice, rev: UapiRevision) -> Vec<u32> {
     // Region offset of the HDM block: v2 region starts at CM (block + 0x1000).
-    let hdm_region = if rev == SimRevision::V2 {
+    let hdm_region = if rev == UapiRevision::V2 {
         0x200
     } else {
         0x1200
@@ -51,7 +52,7 @@ proptest! {
     fn hostile_sequences_never_move_the_locked_decoder(
         v3 in any::<bool>(), seq in prop::collection::vec(access(), 1..200)
     ) {
-        let rev = if v3 { SimRevision::V3 } else { SimRevision::V2 };
+        let rev = if v3 { UapiRevision::V3 } else { UapiRevision::V2 };
         let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
         let (dev, _) = device(s.clone());
         dev.boot().unwrap();
@@ -118,7 +119,7 @@ fn accesses_outside_comp_regs_never_reach_the_backend() {
             ov.write(o, &b);
         }
         // v2: the CXL.io part below the region reads 0 without a backend access.
-        if rev == SimRevision::V2 {
+        if rev == UapiRevision::V2 {
             let mut b = [0xAAu8; 4];
             ov.read(0x0800, &mut b);
             assert_eq!(b, [0; 4]);

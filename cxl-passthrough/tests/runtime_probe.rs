@@ -9,10 +9,9 @@ use std::sync::Arc;
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::sim::{
-    CapChainFault, Fault, InfoTarget, OffsetLayout, Op, SimConfig, SimDevice, SimRevision,
+    CapChainFault, Fault, InfoTarget, OffsetLayout, Op, SimConfig, SimDevice,
 };
 use cxl_passthrough::regs::hdm::{DecoderCtrl, DecoderReg, split_lo_hi};
-use cxl_passthrough::runtime::desc::Revision;
 use cxl_passthrough::runtime::probe::{ProbeError, probe};
 use cxl_passthrough::runtime::{CxlDevice, DeviceError};
 use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
@@ -21,15 +20,7 @@ use runtime_common::*;
 fn check_probe_and_boot(sim: &Arc<SimDevice>, backend: Arc<dyn Backend>, label: &str) {
     let cfg_rev = sim.config().revision;
     let (dev, desc) = device(backend);
-    assert_eq!(
-        desc.revision,
-        if cfg_rev == SimRevision::V2 {
-            Revision::V2
-        } else {
-            Revision::V3
-        },
-        "{label}"
-    );
+    assert_eq!(desc.revision, cfg_rev, "{label}");
     assert_eq!(desc.dpa.size, sim.config().dpa_size, "{label}");
     assert_eq!(
         desc.component.offset,
@@ -141,7 +132,7 @@ fn multi_decoder_v2_device() {
         let s = Arc::new(
             SimDevice::new(SimConfig {
                 decoder_count: n,
-                ..SimConfig::new(SimRevision::V2)
+                ..SimConfig::new(UapiRevision::V2)
             })
             .unwrap(),
         );
@@ -154,7 +145,7 @@ fn multi_decoder_v2_device() {
 
 #[test]
 fn forced_revision_must_match_the_answer() {
-    let s = sim(SimRevision::V3, TOPOLOGIES[0], OffsetLayout::Kernel);
+    let s = sim(UapiRevision::V3, TOPOLOGIES[0], OffsetLayout::Kernel);
     assert!(probe(s.as_ref(), RevisionChoice::Force(UapiRevision::V3), PAGE).is_ok());
     let e = probe(s.as_ref(), RevisionChoice::Force(UapiRevision::V2), PAGE).unwrap_err();
     assert!(matches!(e, ProbeError::Uapi(_)), "{e}");
@@ -165,14 +156,14 @@ fn devices_the_kernel_does_not_back_are_rejected_with_a_clear_error() {
     // v2 falls back to plain vfio-pci for an uncommitted decoder: no CXL flag at all.
     let s = SimDevice::new(SimConfig {
         firmware_committed: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     })
     .unwrap();
     let e = probe(&s, RevisionChoice::Auto, PAGE).unwrap_err();
     assert!(matches!(e, ProbeError::NotCxl));
     assert!(e.to_string().contains("firmware-committed"), "{e}");
     // A committed flag but a window smaller than the DPA.
-    let s = Arc::new(SimDevice::new(SimConfig::new(SimRevision::V2)).unwrap());
+    let s = Arc::new(SimDevice::new(SimConfig::new(UapiRevision::V2)).unwrap());
     let desc = probe(s.as_ref(), RevisionChoice::Auto, PAGE).unwrap();
     let e = CxlDevice::new(s.clone(), desc.clone(), window(desc.dpa.size / 2), PAGE).unwrap_err();
     assert!(matches!(e, DeviceError::WindowTooSmall { .. }), "{e}");
@@ -185,7 +176,7 @@ fn devices_the_kernel_does_not_back_are_rejected_with_a_clear_error() {
     let s = Arc::new(
         SimDevice::new(SimConfig {
             dpa_mmap: false,
-            ..SimConfig::new(SimRevision::V2)
+            ..SimConfig::new(UapiRevision::V2)
         })
         .unwrap(),
     );
@@ -270,7 +261,7 @@ fn every_injected_fault_gives_a_typed_probe_error() {
                 // a 32-byte one followed by buffer padding (docs/uapi.md). Everything else
                 // must fail, cleanly.
                 let tolerated = matches!(f, Fault::ShortRead | Fault::RegionSize { .. })
-                    || (rev == SimRevision::V2
+                    || (rev == UapiRevision::V2
                         && f == Fault::MalformedCapChain {
                             target: InfoTarget::DeviceInfo,
                             kind: CapChainFault::BogusCxlCapSize,
@@ -301,7 +292,7 @@ fn mem_enable_under_firmware_config_lock_is_reported_not_fatal() {
         // Either way boot succeeds.
         assert_eq!(
             d.mem_enabled,
-            Some(ctl.mem_enable() || rev == SimRevision::V3),
+            Some(ctl.mem_enable() || rev == UapiRevision::V3),
             "{rev:?}"
         );
         assert!(d.locked);

@@ -5,9 +5,10 @@
 mod runtime_common;
 
 use cxl_passthrough::backend::ResetKind;
-use cxl_passthrough::backend::sim::{Fault, OffsetLayout, SimConfig, SimDevice, SimRevision};
+use cxl_passthrough::backend::sim::{Fault, OffsetLayout, SimConfig, SimDevice};
 use cxl_passthrough::runtime::guest_reset::{GuestReset, classify_config_write};
 use cxl_passthrough::runtime::{DeviceError, DeviceState, HookError, HookStep, MemoryHooks};
+use cxl_passthrough::uapi::UapiRevision;
 use runtime_common::*;
 use std::sync::Arc;
 
@@ -106,7 +107,7 @@ fn decoder_not_recommitted_after_reset_is_reported_and_fenced() {
     let cfg = SimConfig {
         post_reset_hw_committed: false,
         reset_on_open: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     };
     let s = Arc::new(SimDevice::new(cfg).unwrap());
     let (dev, _) = device(s.clone());
@@ -127,7 +128,7 @@ fn decoder_not_recommitted_after_reset_is_reported_and_fenced() {
 
 #[test]
 fn restore_hook_failure_fences() {
-    let s = sim(SimRevision::V2, TOPOLOGIES[0], OffsetLayout::Kernel);
+    let s = sim(UapiRevision::V2, TOPOLOGIES[0], OffsetLayout::Kernel);
     let (dev, _) = device(s.clone());
     dev.boot().unwrap();
     let mut hooks = Hooks {
@@ -150,7 +151,7 @@ fn guest_initiated_cxl_reset_then_relock() {
     let cfg = SimConfig {
         cxl_reset_capable: true,
         cache_capable: true,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     };
     let s = Arc::new(SimDevice::new(cfg).unwrap());
     let (dev, desc) = device(s.clone());

@@ -8,8 +8,9 @@ mod runtime_common;
 use std::sync::Arc;
 
 use cxl_passthrough::backend::ResetKind;
-use cxl_passthrough::backend::sim::{OffsetLayout, SimRevision};
+use cxl_passthrough::backend::sim::OffsetLayout;
 use cxl_passthrough::runtime::NoHooks;
+use cxl_passthrough::uapi::UapiRevision;
 use runtime_common::*;
 
 fn open_fds() -> usize {
@@ -27,9 +28,9 @@ fn mappings() -> usize {
 fn thousand_devices_leak_nothing() {
     let cycle = |i: usize| {
         let rev = if i.is_multiple_of(2) {
-            SimRevision::V2
+            UapiRevision::V2
         } else {
-            SimRevision::V3
+            UapiRevision::V3
         };
         let s = sim(rev, TOPOLOGIES[i % 3], OffsetLayout::Kernel);
         let backend = if i % 4 < 2 {

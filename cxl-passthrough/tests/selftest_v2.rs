@@ -5,10 +5,11 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{Prot, SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{Prot, SimConfig, SimDevice, Topology};
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, off};
 use cxl_passthrough::regs::pci::find_dvsec;
 use cxl_passthrough::regs::{HdmLocation, find_hdm_block};
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::*;
 use sim_common::*;
 
@@ -48,7 +49,7 @@ fn setup_cfg(cfg: SimConfig) -> V2 {
 fn setup(t: Topology) -> V2 {
     setup_cfg(SimConfig {
         topology: t,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     })
 }
 
@@ -162,7 +163,7 @@ fn dpa_region_info_without_mmap_bos() {
     // BOS 7.0 withheld MMAP: READ|WRITE only, and mmap is refused (dpa_mmap_fault skips).
     let f = setup_cfg(SimConfig {
         dpa_mmap: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     });
     assert_eq!(
         f.dpa.flags & (REGION_FLAG_READ | REGION_FLAG_WRITE | REGION_FLAG_MMAP),
@@ -268,7 +269,7 @@ fn hdm_ctrl_commit_to_committed() {
     // Hardware cleared the decoder at the open-time reset: the else branch.
     let f = setup_cfg(SimConfig {
         post_reset_hw_committed: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     });
     assert_eq!(rd32(&f.dev, f.comp.offset, ctrl_off(&f)) & (1 << 10), 0);
     commit_to_committed(&f);
@@ -306,7 +307,7 @@ fn dvsec_lock_semantics() {
     for locked in [false, true] {
         let dev = SimDevice::new(SimConfig {
             dvsec_config_locked: locked,
-            ..SimConfig::new(SimRevision::V2)
+            ..SimConfig::new(UapiRevision::V2)
         })
         .unwrap();
         dvsec_lock_semantics_on(&dev);
@@ -400,7 +401,7 @@ fn sim_dpa_after_zap_without_recommit_is_eio_and_sigbus() {
     let f = setup_cfg(SimConfig {
         post_reset_hw_committed: false,
         reset_on_open: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     });
     assert_eq!(f.dev.pwrite(f.dpa.offset, &[0x5A]), Ok(1));
     let m = f.dev.mmap(f.dpa.offset, 4096, Prot::ReadWrite).unwrap();
@@ -449,7 +450,7 @@ fn sim_ctrl_lock_only_clear_preserves_committed() {
 #[test]
 fn sim_status2_bits_after_guest_reset() {
     for fail in [false, true] {
-        let dev = device(SimRevision::V2, Topology::End);
+        let dev = device(UapiRevision::V2, Topology::End);
         let d = u64::from(0x100u16);
         if fail {
             dev.inject(cxl_passthrough::backend::sim::Fault::ResetFails);

@@ -4,9 +4,10 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{Prot, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{Prot, SimDevice, Topology};
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, off};
 use cxl_passthrough::regs::pci::find_dvsec;
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::*;
 use sim_common::*;
 
@@ -23,7 +24,7 @@ struct V3 {
 }
 
 fn setup(t: Topology) -> V3 {
-    let dev = device(SimRevision::V3, t);
+    let dev = device(UapiRevision::V3, t);
     let fx = Fixture::new(&dev);
     let cap = fx.v3();
     let cap_hdr = CapHeader::decode(&fx.raw, fx.cap_off).unwrap();

@@ -7,10 +7,9 @@ mod sim_common;
 use std::os::fd::AsRawFd;
 
 use cxl_passthrough::backend::Backend;
-use cxl_passthrough::backend::sim::{
-    OffsetLayout, Prot, SimConfig, SimDevice, SimError, SimRevision, Topology,
-};
+use cxl_passthrough::backend::sim::{OffsetLayout, Prot, SimConfig, SimDevice, SimError, Topology};
 use cxl_passthrough::sys::memfd::Mapping;
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::*;
 use sim_common::*;
 
@@ -18,7 +17,7 @@ use sim_common::*;
 fn sim_device_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<SimDevice>();
-    let d = std::sync::Arc::new(device(SimRevision::V2, Topology::End));
+    let d = std::sync::Arc::new(device(UapiRevision::V2, Topology::End));
     let comp = d.region_offset(10).unwrap();
     let hs: Vec<_> = (0..4)
         .map(|_| {
@@ -34,7 +33,7 @@ fn sim_device_is_send_and_sync() {
 
 #[test]
 fn device_info_grows_argsz() {
-    for (rev, cap) in [(SimRevision::V2, 32), (SimRevision::V3, 48)] {
+    for (rev, cap) in [(UapiRevision::V2, 32), (UapiRevision::V3, 48)] {
         let d = device(rev, Topology::End);
         let mut small = [0u8; DEVICE_INFO_SIZE];
         small[..4].copy_from_slice(&(DEVICE_INFO_SIZE as u32).to_le_bytes());
@@ -59,7 +58,7 @@ fn device_info_grows_argsz() {
 
 #[test]
 fn fixed_regions() {
-    let d = device(SimRevision::V2, Topology::End);
+    let d = device(UapiRevision::V2, Topology::End);
     for (i, size, flags) in [
         (0u32, 64u64 << 10, 7u32),
         (1, 0, 0),
@@ -83,7 +82,7 @@ fn fixed_regions() {
 
 #[test]
 fn packed_layout_offsets_are_not_index_shifted() {
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let d = SimDevice::new(SimConfig {
             offset_layout: OffsetLayout::Packed,
             ..SimConfig::new(rev)
@@ -91,8 +90,9 @@ fn packed_layout_offsets_are_not_index_shifted() {
         .unwrap();
         let fx = Fixture::new(&d);
         let (dpa_i, comp_i) = match rev {
-            SimRevision::V2 => (fx.v2().dpa_region_index, fx.v2().comp_regs_region_index),
-            SimRevision::V3 => (fx.v3().hdm_region_idx, fx.v3().comp_reg_region_idx),
+            UapiRevision::V2 => (fx.v2().dpa_region_index, fx.v2().comp_regs_region_index),
+            UapiRevision::V3 => (fx.v3().hdm_region_idx, fx.v3().comp_reg_region_idx),
+            UapiRevision::V4 => unreachable!("v4 has no CXL capability (sim_v4.rs)"),
         };
         let mut max_other = 0;
         for i in 0..11 {
@@ -105,7 +105,7 @@ fn packed_layout_offsets_are_not_index_shifted() {
         let (dpa, _) = region(&d, dpa_i);
         assert!(dpa.offset > max_other, "DPA is last in the file");
         let (comp, _) = region(&d, comp_i);
-        let hdr = if rev == SimRevision::V2 { 0 } else { 0x1000 };
+        let hdr = if rev == UapiRevision::V2 { 0 } else { 0x1000 };
         assert_eq!(d.read(comp.offset, hdr, &mut [0; 4]).unwrap(), 4);
         // The Backend's mmap source maps for real at the reported offset.
         let src = d.mmap_source(dpa.offset).unwrap();
@@ -129,15 +129,15 @@ fn v2_uncommitted_or_memory_class_binds_plain() {
     for cfg in [
         SimConfig {
             firmware_committed: false,
-            ..SimConfig::new(SimRevision::V2)
+            ..SimConfig::new(UapiRevision::V2)
         },
         SimConfig {
             class_code: 0x05_0210,
-            ..SimConfig::new(SimRevision::V2)
+            ..SimConfig::new(UapiRevision::V2)
         },
         SimConfig {
             disable_cxl: true,
-            ..SimConfig::new(SimRevision::V3)
+            ..SimConfig::new(UapiRevision::V3)
         },
     ] {
         let d = SimDevice::new(cfg).unwrap();
@@ -160,7 +160,7 @@ fn v2_uncommitted_or_memory_class_binds_plain() {
 
 #[test]
 fn v2_raw_bar_access_reaches_hardware_decoders() {
-    let d = device(SimRevision::V2, Topology::Start);
+    let d = device(UapiRevision::V2, Topology::Start);
     let (bar, _) = region(&d, 2);
     let ctrl = bar.offset + 0x1220;
     // Hardware decoder 0 is committed and locked by firmware: raw writes are ignored.
@@ -178,13 +178,13 @@ fn v2_raw_bar_access_reaches_hardware_decoders() {
 fn v3_bind_failures_and_config_validation() {
     let e = SimDevice::new(SimConfig {
         decoder_count: 2,
-        ..SimConfig::new(SimRevision::V3)
+        ..SimConfig::new(UapiRevision::V3)
     })
     .unwrap_err();
     assert!(matches!(e, SimError::BindFailed { errno, .. } if errno == libc::EOPNOTSUPP));
     let e = SimDevice::new(SimConfig {
         firmware_committed: false,
-        ..SimConfig::new(SimRevision::V3)
+        ..SimConfig::new(UapiRevision::V3)
     })
     .unwrap_err();
     assert!(matches!(e, SimError::BindFailed { .. }));
@@ -230,7 +230,7 @@ fn v3_bind_failures_and_config_validation() {
 
 #[test]
 fn whole_bar_topology_has_no_sparse_cap() {
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let d = SimDevice::new(SimConfig {
             topology: Topology::Whole,
             bar_size: 64 << 10,
@@ -248,7 +248,7 @@ fn whole_bar_topology_has_no_sparse_cap() {
 fn multi_decoder_v2() {
     let d = SimDevice::new(SimConfig {
         decoder_count: 4,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     })
     .unwrap();
     let (comp, _) = region(&d, 10);
@@ -265,7 +265,7 @@ fn component_bar_other_than_two() {
     for bar in [0u8, 4] {
         let d = SimDevice::new(SimConfig {
             component_bar: bar,
-            ..SimConfig::new(SimRevision::V3)
+            ..SimConfig::new(UapiRevision::V3)
         })
         .unwrap();
         let fx = Fixture::new(&d);

@@ -3,23 +3,22 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{
-    CapChainFault, Fault, InfoTarget, Op, SimDevice, SimRevision, Topology,
-};
+use cxl_passthrough::backend::sim::{CapChainFault, Fault, InfoTarget, Op, SimDevice, Topology};
 use cxl_passthrough::backend::{Backend, BackendError, ResetKind};
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::*;
 use sim_common::*;
 
 /// An operation returning its errno, if any.
 type Call<'a> = dyn Fn(&SimDevice) -> Option<i32> + 'a;
 
-fn dev(rev: SimRevision) -> SimDevice {
+fn dev(rev: UapiRevision) -> SimDevice {
     device(rev, Topology::Middle)
 }
 
 #[test]
 fn eio_on_each_op_with_count() {
-    let d = dev(SimRevision::V2);
+    let d = dev(UapiRevision::V2);
     let comp = d.region_offset(10).unwrap();
     let ops: [(Op, &Call<'_>); 6] = [
         (Op::DeviceInfo, &|d| {
@@ -77,7 +76,7 @@ fn eio_on_each_op_with_count() {
 
 #[test]
 fn short_read_and_write() {
-    let d = dev(SimRevision::V3);
+    let d = dev(UapiRevision::V3);
     let hdm = d.region_offset(10).unwrap();
     d.inject(Fault::ShortRead);
     let mut b = [0u8; 8];
@@ -94,7 +93,7 @@ fn short_read_and_write() {
         "the write took effect, only the count is short"
     );
     // A v2 COMP_REGS dword read comes back as 2 bytes.
-    let v2 = dev(SimRevision::V2);
+    let v2 = dev(UapiRevision::V2);
     v2.inject(Fault::ShortRead);
     let comp = v2.region_offset(10).unwrap();
     let mut w = [0u8; 4];
@@ -117,7 +116,7 @@ fn chain_of(raw: &[u8], first: u32) -> Vec<(usize, CapHeader)> {
 
 #[test]
 fn malformed_device_info_chains() {
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let good = dev(rev).device_info().unwrap();
         let good_len = good.len();
         for kind in [
@@ -154,7 +153,7 @@ fn malformed_device_info_chains() {
 
 #[test]
 fn malformed_region_chains() {
-    let d = dev(SimRevision::V2);
+    let d = dev(UapiRevision::V2);
     d.inject(Fault::MalformedCapChain {
         target: InfoTarget::Region(2),
         kind: CapChainFault::Truncated,
@@ -203,7 +202,7 @@ fn malformed_region_chains() {
 
 #[test]
 fn region_size_override_only_changes_the_answer() {
-    let d = dev(SimRevision::V2);
+    let d = dev(UapiRevision::V2);
     d.inject(Fault::RegionSize {
         index: 10,
         size: 0x22E,
@@ -222,7 +221,7 @@ fn region_size_override_only_changes_the_answer() {
 
 #[test]
 fn no_cxl_cap() {
-    let d = dev(SimRevision::V3);
+    let d = dev(UapiRevision::V3);
     d.inject(Fault::NoCxlCap);
     let raw = d.device_info().unwrap();
     let h = DeviceInfoHeader::decode(&raw).unwrap();
@@ -233,7 +232,7 @@ fn no_cxl_cap() {
 
 #[test]
 fn reset_fails_is_one_shot_and_reported() {
-    let d = dev(SimRevision::V2);
+    let d = dev(UapiRevision::V2);
     d.inject(Fault::ResetFails);
     let e = d.reset(ResetKind::Device).unwrap_err();
     assert!(matches!(e, BackendError::Io { .. }));
@@ -245,7 +244,7 @@ fn reset_fails_is_one_shot_and_reported() {
 
 #[test]
 fn closed_device_is_enodev() {
-    let d = dev(SimRevision::V2);
+    let d = dev(UapiRevision::V2);
     d.close();
     assert_eq!(
         d.device_info().unwrap_err().raw_os_error(),

@@ -3,7 +3,8 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice, Topology};
+use cxl_passthrough::uapi::UapiRevision;
 use proptest::prelude::*;
 use sim_common::*;
 
@@ -37,7 +38,7 @@ proptest! {
 
     #[test]
     fn v2_hdm_rules(writes in prop::collection::vec(dword_write(), 1..40)) {
-        let dev = device(SimRevision::V2, Topology::End);
+        let dev = device(UapiRevision::V2, Topology::End);
         let comp = dev.region_offset(10).unwrap();
         let hw = dev.hw_decoder(0);
         let cap = rd32(&dev, comp, 0x200);
@@ -76,7 +77,7 @@ proptest! {
 
     #[test]
     fn v3_commit_fsm(writes in prop::collection::vec(dword_write(), 1..40)) {
-        let dev = device(SimRevision::V3, Topology::End);
+        let dev = device(UapiRevision::V3, Topology::End);
         let comp = dev.region_offset(9).unwrap();
         let hw = dev.hw_decoder(0);
         for (off, v) in writes {
@@ -109,7 +110,7 @@ proptest! {
 
     #[test]
     fn v2_comp_regs_access_rules(pos in 0u64..0x240, len in 0usize..12) {
-        let dev = device(SimRevision::V2, Topology::End);
+        let dev = device(UapiRevision::V2, Topology::End);
         let comp = dev.region_offset(10).unwrap();
         let size = 0x230u64;
         let mut b = vec![0u8; len];
@@ -127,7 +128,7 @@ proptest! {
 
     #[test]
     fn v3_comp_regs_access_rules(pos in 0u64..0x10010, len in 0usize..20) {
-        let dev = device(SimRevision::V3, Topology::End);
+        let dev = device(UapiRevision::V3, Topology::End);
         let comp = dev.region_offset(9).unwrap();
         let mut b = vec![0u8; len];
         let r = dev.pread(comp + pos, &mut b);
@@ -138,7 +139,7 @@ proptest! {
     #[test]
     fn config_writes_keep_ids_and_consistent_reads(
         writes in prop::collection::vec((0u64..0x160, prop::sample::select(vec![1usize, 2, 4]), any::<u32>()), 1..30),
-        rev in prop::sample::select(vec![SimRevision::V2, SimRevision::V3]),
+        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
     ) {
         let dev = device(rev, Topology::Middle);
         let ids = cfg32(&dev, 0);
@@ -160,10 +161,10 @@ proptest! {
     #[test]
     fn dpa_rw_matches_a_flat_model(
         ops in prop::collection::vec((0u64..(1 << 20), prop::collection::vec(any::<u8>(), 1..64)), 1..20),
-        rev in prop::sample::select(vec![SimRevision::V2, SimRevision::V3]),
+        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
     ) {
         let dev = SimDevice::new(SimConfig { dpa_size: 256 << 20, ..SimConfig::new(rev) }).unwrap();
-        let dpa = dev.region_offset(if rev == SimRevision::V2 { 9 } else { 10 }).unwrap();
+        let dpa = dev.region_offset(if rev == UapiRevision::V2 { 9 } else { 10 }).unwrap();
         let mut model = std::collections::BTreeMap::new();
         for (off, data) in &ops {
             prop_assert_eq!(dev.pwrite(dpa + off, data), Ok(data.len()));

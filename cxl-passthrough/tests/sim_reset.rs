@@ -3,8 +3,9 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{Fault, Prot, SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{Fault, Prot, SimConfig, SimDevice, Topology};
 use cxl_passthrough::regs::dvsec::off;
+use cxl_passthrough::uapi::UapiRevision;
 use sim_common::*;
 
 const DVSEC: u64 = 0x100;
@@ -18,7 +19,7 @@ fn v2(cfg: SimConfig) -> (SimDevice, u64, u64) {
 }
 
 fn v2_default() -> (SimDevice, u64, u64) {
-    v2(SimConfig::new(SimRevision::V2))
+    v2(SimConfig::new(UapiRevision::V2))
 }
 
 #[test]
@@ -130,7 +131,7 @@ fn v2_guest_cxl_reset_mem_clr() {
 fn v2_guest_cxl_reset_needs_capability() {
     let (dev, _, _) = v2(SimConfig {
         cxl_reset_capable: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     });
     let before = dev.stats().hw_resets;
     cfg_write(
@@ -144,7 +145,7 @@ fn v2_guest_cxl_reset_needs_capability() {
 
 #[test]
 fn guest_flr_through_device_control() {
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         let dev = device(rev, Topology::End);
         let before = dev.stats().hw_resets;
         let ctl = cfg16(&dev, DEVCTL);
@@ -161,7 +162,7 @@ fn v2_hw_not_recommitted_at_open_leaves_region_inactive() {
     // (what the BOS kernel's dpa_mmap_fault SIGBUS looked like).
     let (dev, dpa, comp) = v2(SimConfig {
         post_reset_hw_committed: false,
-        ..SimConfig::new(SimRevision::V2)
+        ..SimConfig::new(UapiRevision::V2)
     });
     assert!(!dev.dpa_active());
     let mut b = [0u8; 4];
@@ -176,7 +177,7 @@ fn v2_hw_not_recommitted_at_open_leaves_region_inactive() {
 
 #[test]
 fn v3_guest_cxl_reset_is_only_stored() {
-    let dev = device(SimRevision::V3, Topology::End);
+    let dev = device(UapiRevision::V3, Topology::End);
     let before = dev.stats().hw_resets;
     cfg_write(
         &dev,
@@ -189,7 +190,7 @@ fn v3_guest_cxl_reset_is_only_stored() {
 
 #[test]
 fn v3_reset_failure_reports_error_without_zap() {
-    let dev = device(SimRevision::V3, Topology::End);
+    let dev = device(UapiRevision::V3, Topology::End);
     dev.inject(Fault::ResetFails);
     assert_eq!(dev.ioctl_reset().unwrap_err().0, libc::EIO);
     let hdm = dev.region_offset(10).unwrap();

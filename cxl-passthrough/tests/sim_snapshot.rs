@@ -7,8 +7,9 @@ mod sim_common;
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::sim::{
-    Errno, Fault, Op, Prot, SimConfig, SimDevice, SimRevision, Stats, Topology,
+    Errno, Fault, Op, Prot, SimConfig, SimDevice, Stats, Topology,
 };
+use cxl_passthrough::uapi::UapiRevision;
 use proptest::prelude::*;
 use sim_common::TOPOLOGIES;
 
@@ -62,15 +63,15 @@ fn op() -> impl Strategy<Value = SimOp> {
 
 fn dpa_index(dev: &SimDevice) -> u32 {
     match dev.config().revision {
-        SimRevision::V2 => 9,
-        SimRevision::V3 => 10,
+        UapiRevision::V2 | UapiRevision::V4 => 9,
+        UapiRevision::V3 => 10,
     }
 }
 
 fn comp_index(dev: &SimDevice) -> u32 {
     match dev.config().revision {
-        SimRevision::V2 => 10,
-        SimRevision::V3 => 9,
+        UapiRevision::V2 | UapiRevision::V4 => 10,
+        UapiRevision::V3 => 9,
     }
 }
 
@@ -206,10 +207,10 @@ fn observe(dev: &SimDevice) -> Observation {
     }
 }
 
-fn config(rev: SimRevision, topology: Topology, v2_decoders: bool) -> SimConfig {
+fn config(rev: UapiRevision, topology: Topology, v2_decoders: bool) -> SimConfig {
     SimConfig {
         topology,
-        decoder_count: if v2_decoders && rev == SimRevision::V2 {
+        decoder_count: if v2_decoders && rev == UapiRevision::V2 {
             2
         } else {
             1
@@ -220,8 +221,8 @@ fn config(rev: SimRevision, topology: Topology, v2_decoders: bool) -> SimConfig 
 
 #[test]
 fn restore_onto_another_device_is_refused() {
-    let a = SimDevice::new(SimConfig::new(SimRevision::V3)).unwrap();
-    let b = SimDevice::new(SimConfig::new(SimRevision::V3)).unwrap();
+    let a = SimDevice::new(SimConfig::new(UapiRevision::V3)).unwrap();
+    let b = SimDevice::new(SimConfig::new(UapiRevision::V3)).unwrap();
     let snap = a.snapshot().unwrap();
     assert_eq!(b.restore(&snap), Err(Errno::EINVAL));
     assert_eq!(a.restore(&snap), Ok(()));
@@ -229,7 +230,7 @@ fn restore_onto_another_device_is_refused() {
 
 #[test]
 fn fresh_device_restores_to_fresh() {
-    for rev in [SimRevision::V2, SimRevision::V3] {
+    for rev in [UapiRevision::V2, UapiRevision::V3] {
         for topology in TOPOLOGIES {
             let cfg = config(rev, topology, false);
             let dev = SimDevice::new(cfg.clone()).unwrap();
@@ -274,7 +275,7 @@ proptest! {
     /// answers like a twin that only ran `prefix`.
     #[test]
     fn restore_undoes_everything(
-        rev in prop::sample::select(vec![SimRevision::V2, SimRevision::V3]),
+        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
         topology in prop::sample::select(TOPOLOGIES.to_vec()),
         v2_decoders in any::<bool>(),
         prefix in prop::collection::vec(op(), 0..8),

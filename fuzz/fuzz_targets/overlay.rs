@@ -20,7 +20,8 @@ use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimRevision, SimSnapshot, Topology};
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimSnapshot, Topology};
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::runtime::CxlDevice;
 use cxl_passthrough::runtime::probe::probe;
@@ -42,9 +43,9 @@ struct Rig {
 impl Rig {
     fn build(sel: usize) -> Option<Rig> {
         let rev = if sel & 1 == 0 {
-            SimRevision::V2
+            UapiRevision::V2
         } else {
-            SimRevision::V3
+            UapiRevision::V3
         };
         let topology = [Topology::End, Topology::Start, Topology::Middle][sel >> 1];
         let sim = Arc::new(

@@ -9,7 +9,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cxl_passthrough::backend::sim::{ConfigOverride, SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{ConfigOverride, SimConfig, SimDevice, Topology};
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_FLEX_BUS};
 use cxl_passthrough::regs::pci::{CONFIG_SPACE_SIZE, EXT_CAP_START, find_dvsec};
@@ -29,7 +30,7 @@ struct Booted {
     honest: Vec<u8>,
 }
 
-fn boot(rev: SimRevision, topology: Topology) -> Option<Booted> {
+fn boot(rev: UapiRevision, topology: Topology) -> Option<Booted> {
     let sim = Arc::new(
         SimDevice::new(SimConfig {
             topology,
@@ -59,7 +60,7 @@ fn devices() -> &'static [Booted] {
     static DEVS: OnceLock<Vec<Booted>> = OnceLock::new();
     DEVS.get_or_init(|| {
         let mut v = Vec::new();
-        for rev in [SimRevision::V2, SimRevision::V3] {
+        for rev in [UapiRevision::V2, UapiRevision::V3] {
             for t in [Topology::End, Topology::Start, Topology::Middle] {
                 v.push(boot(rev, t).expect("an honest sim device boots and plans"));
             }

@@ -7,21 +7,10 @@ use clap::{Args, ValueEnum};
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::{DeviceLocator, KernelBackend};
-use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, Topology};
 use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
 
 use super::size::parse_size;
-
-/// UAPI revision choice on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum UapiArg {
-    /// Detect from the kernel's answer (real devices); v2 for the simulator.
-    Auto,
-    /// v2 (NVIDIA kernels).
-    V2,
-    /// v3.
-    V3,
-}
 
 /// Component block placement in the simulated BAR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -54,9 +43,10 @@ pub struct DeviceOpts {
     /// A real VFIO device: /dev/vfio/devices/vfioN, or a PCI address like 0000:01:00.0.
     #[arg(long, conflicts_with = "sim")]
     pub device: Option<String>,
-    /// UAPI revision: the simulator's revision, or forced decoding for a real device.
-    #[arg(long, value_enum, default_value_t = UapiArg::Auto)]
-    pub uapi: UapiArg,
+    /// UAPI revision (auto, v2 or v3): the simulator's revision (auto = v2), or forced
+    /// decoding for a real device (auto = detect from the kernel's answer).
+    #[arg(long, default_value_t = RevisionChoice::Auto)]
+    pub uapi: RevisionChoice,
     /// Simulated device memory size (multiple of 256M).
     #[arg(long, value_parser = parse_size, default_value = "512M")]
     pub dpa_size: u64,
@@ -77,20 +67,15 @@ pub struct DeviceOpts {
 impl DeviceOpts {
     /// The revision choice for the UAPI parser.
     pub fn revision_choice(&self) -> RevisionChoice {
-        match self.uapi {
-            UapiArg::Auto => RevisionChoice::Auto,
-            UapiArg::V2 => RevisionChoice::Force(UapiRevision::V2),
-            UapiArg::V3 => RevisionChoice::Force(UapiRevision::V3),
-        }
+        self.uapi
     }
 
     /// The simulator configuration these options describe.
     pub fn sim_config(&self) -> SimConfig {
         SimConfig {
-            revision: if self.uapi == UapiArg::V3 {
-                SimRevision::V3
-            } else {
-                SimRevision::V2
+            revision: match self.uapi {
+                RevisionChoice::Force(revision) => revision,
+                RevisionChoice::Auto => UapiRevision::V2,
             },
             dpa_size: self.dpa_size,
             decoder_count: self.decoders,
@@ -110,14 +95,7 @@ impl DeviceOpts {
             return open_kernel(path);
         }
         let cfg = self.sim_config();
-        let label = format!(
-            "sim:{}",
-            if cfg.revision == SimRevision::V3 {
-                "v3"
-            } else {
-                "v2"
-            }
-        );
+        let label = format!("sim:{}", cfg.revision);
         let sim = SimDevice::new(cfg).context("configuring the simulated device")?;
         if let Some(fault) = self.sim_fault {
             let op = match fault {

@@ -2,17 +2,7 @@
 
 use serde::Serialize;
 
-/// UAPI revision, as reported in descriptions and JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Revision {
-    /// v2 (NVIDIA kernels).
-    V2,
-    /// v3.
-    V3,
-    /// v4 (vfio-cxl module, latest posting).
-    V4,
-}
+use crate::uapi::UapiRevision;
 
 /// A VFIO region the runtime uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -70,7 +60,7 @@ pub struct DvsecDesc {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeviceDesc {
     /// UAPI revision.
-    pub revision: Revision,
+    pub revision: UapiRevision,
     /// Decoder 0 was committed by firmware.
     pub firmware_committed: bool,
     /// CXL.cache capable (v2 reports it; v3 does not).

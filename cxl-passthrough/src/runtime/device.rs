@@ -14,7 +14,6 @@ use vm_memory::{FileOffset, MmapRegion};
 
 use super::comp_regs::CompRegs;
 use super::desc::DeviceDesc;
-use super::desc::Revision;
 use super::hdm_lock::{DecoderLock, DecoderState, HdmLockError, read_decoder0};
 use super::overlay::Overlay;
 use crate::backend::{Backend, BackendError, ResetKind};
@@ -23,6 +22,7 @@ use crate::plan::{BarPlan, BarPlanError, MappedArea, Window, plan_bar};
 use crate::regs::dvsec::{DvsecControl, off};
 use crate::regs::hdm::{DecoderCtrl, DecoderReg, join_lo_hi};
 use crate::regs::pci::{COMMAND, COMMAND_MEMORY};
+use crate::uapi::UapiRevision;
 
 /// Why a device cannot be set up or operated.
 #[derive(Debug, Error)]
@@ -238,7 +238,7 @@ impl CxlDevice {
             desc.comp_regs.size,
             desc.comp_regs_base_in_block,
         );
-        if desc.revision == Revision::V4 {
+        if desc.revision == UapiRevision::V4 {
             regs = regs.emulated(desc.bar.file_offset, desc.component.offset);
         }
         let overlay = Arc::new(Overlay::new(
@@ -565,7 +565,7 @@ impl CxlDevice {
     /// guest view is re-seeded from the live registers at every lock. v3's shadow
     /// survives resets, and with it the decommit an interrupted attempt left.
     fn hardware_refreshed(&self) {
-        if matches!(self.desc.revision, Revision::V2 | Revision::V4) {
+        if matches!(self.desc.revision, UapiRevision::V2 | UapiRevision::V4) {
             self.decoder_lock
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -7,7 +7,7 @@
 
 use thiserror::Error;
 
-use super::desc::{ComponentDesc, DeviceDesc, DvsecDesc, HdmDesc, RegionDesc, Revision};
+use super::desc::{ComponentDesc, DeviceDesc, DvsecDesc, HdmDesc, RegionDesc};
 use super::probe_v4;
 use crate::backend::{Backend, BackendError};
 use crate::errors::Chain;
@@ -181,13 +181,8 @@ pub fn probe(
         return Err(ProbeError::NoPcieCapability);
     }
 
-    let revision = match layout.revision {
-        UapiRevision::V2 => Revision::V2,
-        UapiRevision::V3 => Revision::V3,
-        UapiRevision::V4 => Revision::V4,
-    };
     let desc = DeviceDesc {
-        revision,
+        revision: layout.revision,
         firmware_committed: layout.firmware_committed,
         cache_capable: layout.cache_capable,
         dpa: RegionDesc {

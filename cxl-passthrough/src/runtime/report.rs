@@ -3,10 +3,11 @@
 
 use serde::Serialize;
 
-use super::desc::{ComponentDesc, Revision};
+use super::desc::ComponentDesc;
 use super::device::CxlDevice;
 use super::hdm_lock::DecoderState;
 use crate::plan::{MappedArea, Window};
+use crate::uapi::UapiRevision;
 
 /// An `{offset, size}` pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,7 +57,7 @@ pub struct ProbeReport {
     /// Where the device came from (`sim:v2`, a path, ...).
     pub source: String,
     /// UAPI revision.
-    pub uapi_revision: Revision,
+    pub uapi_revision: UapiRevision,
     /// Decoder 0 committed by firmware.
     pub firmware_committed: bool,
     /// CXL.cache capable (v2 only).

@@ -7,18 +7,17 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::backend::sim::{
-    ConfigOverride, DEVICE_DVSEC, REGLOC_DVSEC, SimConfig, SimDevice, SimRevision,
-};
+use crate::backend::sim::{ConfigOverride, DEVICE_DVSEC, REGLOC_DVSEC, SimConfig, SimDevice};
 use crate::plan::WindowAllocator;
 use crate::regs::pci::{CONFIG_SPACE_SIZE, ExtCapHeader};
 use crate::runtime::probe::probe;
 use crate::uapi::RevisionChoice;
+use crate::uapi::UapiRevision;
 
 const PAGE: u64 = 4096;
 
 /// A booted device whose config answers `hostile` controls (honest until set).
-fn booted(rev: SimRevision) -> (Arc<ConfigOverride>, CxlDevice) {
+fn booted(rev: UapiRevision) -> (Arc<ConfigOverride>, CxlDevice) {
     let sim = Arc::new(SimDevice::new(SimConfig::new(rev)).expect("sim config"));
     let desc = probe(sim.as_ref(), RevisionChoice::Auto, PAGE).expect("probe");
     let hostile = Arc::new(ConfigOverride::new(sim, desc.config.file_offset));
@@ -34,7 +33,7 @@ fn booted(rev: SimRevision) -> (Arc<ConfigOverride>, CxlDevice) {
 
 /// Plans `rev`'s booted device after `patch` rewrote its config space (`patch` also gets
 /// the offset of the Flex Bus DVSEC in the honest image).
-fn plan_with(rev: SimRevision, patch: impl FnOnce(&mut Vec<u8>, u16)) -> TopologyPlanError {
+fn plan_with(rev: UapiRevision, patch: impl FnOnce(&mut Vec<u8>, u16)) -> TopologyPlanError {
     let (hostile, dev) = booted(rev);
     let mut img = hostile.honest_config().expect("config read");
     let flex = find_dvsec(
@@ -76,7 +75,7 @@ fn set_dvsec_len(img: &mut [u8], at: u16, length: u16) {
     put32(img, at + off::HEADER1, h.into_bits());
 }
 
-const REVS: [SimRevision; 2] = [SimRevision::V2, SimRevision::V3];
+const REVS: [UapiRevision; 2] = [UapiRevision::V2, UapiRevision::V3];
 
 #[test]
 fn a_short_config_read_is_a_config_read_error() {
@@ -135,7 +134,7 @@ fn an_out_of_range_or_unaligned_pointer_is_a_chain_error() {
 
 #[test]
 fn a_flex_bus_dvsec_longer_than_config_space_is_a_chain_error() {
-    let err = plan_with(SimRevision::V3, |img, flex| {
+    let err = plan_with(UapiRevision::V3, |img, flex| {
         set_dvsec_len(img, flex, CONFIG_SPACE_SIZE - 1)
     });
     assert!(

@@ -206,11 +206,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::sim::{SimConfig, SimDevice, SimRevision, Topology};
+    use crate::backend::sim::{SimConfig, SimDevice, Topology};
     use crate::plan::topology::IW_ONE_WAY;
     use crate::plan::{Window, WindowAllocator};
     use crate::runtime::probe::probe;
     use crate::uapi::RevisionChoice;
+    use crate::uapi::UapiRevision;
 
     const PAGE: u64 = 4096;
     const WINDOW_BASE: u64 = 0x40_0000_0000;
@@ -227,7 +228,7 @@ mod tests {
 
     fn configs() -> Vec<SimConfig> {
         let mut v = Vec::new();
-        for rev in [SimRevision::V2, SimRevision::V3] {
+        for rev in [UapiRevision::V2, UapiRevision::V3] {
             for topology in [Topology::End, Topology::Start, Topology::Middle] {
                 for cache_capable in [true, false] {
                     v.push(SimConfig {
@@ -271,7 +272,7 @@ mod tests {
 
     #[test]
     fn endpoint_facts_show_the_sim_dvsec() {
-        let cfg = SimConfig::new(SimRevision::V3);
+        let cfg = SimConfig::new(UapiRevision::V3);
         let dev = device(cfg.clone());
         dev.boot().expect("boot");
         let (ep, facts) = endpoint_facts(&dev).expect("facts");
@@ -292,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_sibling_with_the_same_port_number_is_rejected() {
-        let dev = device(SimConfig::new(SimRevision::V2));
+        let dev = device(SimConfig::new(UapiRevision::V2));
         dev.boot().expect("boot");
         let err = plan_device_topology(&dev, 3, &[0, 3]).expect_err("duplicate");
         assert!(
@@ -309,7 +310,7 @@ mod tests {
         // v2's shadow clears LOCK (and zeroes BASE) of a firmware-committed+locked
         // decoder until the VMM locks it; v3's snapshot shows the firmware decoder,
         // locked, at the host address (kernel-vfio-cxl-uapi.md §4, §7).
-        let dev = device(SimConfig::new(SimRevision::V2));
+        let dev = device(SimConfig::new(UapiRevision::V2));
         let err = plan_device_topology(&dev, 3, &[]).expect_err("v2 not booted");
         assert!(
             matches!(
@@ -318,7 +319,7 @@ mod tests {
             ),
             "v2: {err:?}"
         );
-        let cfg = SimConfig::new(SimRevision::V3);
+        let cfg = SimConfig::new(UapiRevision::V3);
         let dev = device(cfg.clone());
         let err = plan_device_topology(&dev, 3, &[]).expect_err("v3 not booted");
         assert!(
@@ -335,7 +336,7 @@ mod tests {
     fn a_firmware_decoder_without_lock_is_rejected_before_boot() {
         let dev = device(SimConfig {
             firmware_locked: false,
-            ..SimConfig::new(SimRevision::V2)
+            ..SimConfig::new(UapiRevision::V2)
         });
         let err = plan_device_topology(&dev, 3, &[]).expect_err("not locked");
         assert!(

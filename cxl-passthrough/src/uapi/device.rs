@@ -2,6 +2,9 @@
 //! normalised across the v2 and v3 UAPI revisions.
 
 use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
 
 use super::chain::{self, CapRef};
 use super::error::{Answer, RegionRole, UapiError};
@@ -31,8 +34,11 @@ const V3_BAR_WORD: usize = 20;
 /// Offset of the v2 reserved bytes.
 const V2_RESERVED: usize = 9;
 
-/// A supported revision of the kernel's VFIO CXL UAPI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A supported revision of the kernel's VFIO CXL UAPI: the one list of revisions the
+/// parser, the runtime, the simulator and the CLI share. Serialised (and displayed) as
+/// `"v2"` / `"v3"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UapiRevision {
     /// "[PATCH v2 00/20]", shipped by NVIDIA kernels: 32-byte capability.
     V2,
@@ -53,6 +59,27 @@ impl fmt::Display for UapiRevision {
     }
 }
 
+impl UapiRevision {
+    /// Every supported revision, oldest first.
+    pub const ALL: [UapiRevision; 2] = [UapiRevision::V2, UapiRevision::V3];
+}
+
+/// A revision name that is neither `auto` nor one of [`UapiRevision::ALL`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown UAPI revision {0:?}: expected v2 or v3 (or auto where detection is allowed)")]
+pub struct UnknownRevision(pub String);
+
+impl FromStr for UapiRevision {
+    type Err = UnknownRevision;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        UapiRevision::ALL
+            .into_iter()
+            .find(|r| r.to_string().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownRevision(s.to_string()))
+    }
+}
+
 /// How the CXL capability layout is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum RevisionChoice {
@@ -61,6 +88,27 @@ pub enum RevisionChoice {
     Auto,
     /// Decode with this layout; the result is still validated.
     Force(UapiRevision),
+}
+
+impl FromStr for RevisionChoice {
+    type Err = UnknownRevision;
+
+    /// `auto`, or a revision name (`v2`, `v3`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(RevisionChoice::Auto);
+        }
+        s.parse().map(RevisionChoice::Force)
+    }
+}
+
+impl fmt::Display for RevisionChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RevisionChoice::Auto => f.write_str("auto"),
+            RevisionChoice::Force(r) => r.fmt(f),
+        }
+    }
 }
 
 /// The CXL capability as decoded from the wire.

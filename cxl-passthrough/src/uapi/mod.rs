@@ -12,7 +12,7 @@ pub mod v4;
 pub mod wire;
 
 pub use device::{
-    CxlInfo, DeviceInfo, RawCxlCap, RevisionChoice, UapiRevision, detect_revision,
+    CxlInfo, DeviceInfo, RawCxlCap, RevisionChoice, UapiRevision, UnknownRevision, detect_revision,
     parse_device_info,
 };
 pub use error::{Answer, RegionRole, UapiError};

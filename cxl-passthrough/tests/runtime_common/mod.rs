@@ -11,7 +11,7 @@ pub mod armed;
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::KernelBackend;
-use cxl_passthrough::backend::sim::{OffsetLayout, SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{OffsetLayout, SimConfig, SimDevice, Topology};
 use cxl_passthrough::plan::{Window, WindowAllocator};
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::{CxlDevice, DeviceDesc};
@@ -19,6 +19,7 @@ use cxl_passthrough::sys::vfio::{
     VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET, VfioSys,
 };
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 
 /// Where the tests put CFMWS windows.
 pub const WINDOW_BASE: u64 = 0x40_0000_0000;
@@ -26,12 +27,12 @@ pub const WINDOW_BASE: u64 = 0x40_0000_0000;
 pub const PAGE: u64 = 4096;
 
 /// Every revision.
-pub const REVISIONS: [SimRevision; 2] = [SimRevision::V2, SimRevision::V3];
+pub const REVISIONS: [UapiRevision; 2] = [UapiRevision::V2, UapiRevision::V3];
 /// Topologies A, B, C.
 pub const TOPOLOGIES: [Topology; 3] = [Topology::End, Topology::Start, Topology::Middle];
 
 /// A simulated device.
-pub fn sim(rev: SimRevision, topology: Topology, layout: OffsetLayout) -> Arc<SimDevice> {
+pub fn sim(rev: UapiRevision, topology: Topology, layout: OffsetLayout) -> Arc<SimDevice> {
     Arc::new(
         SimDevice::new(SimConfig {
             topology,

@@ -3,7 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use cxl_passthrough::backend::Backend;
-use cxl_passthrough::backend::sim::{Errno, SimConfig, SimDevice, SimRevision, Topology};
+use cxl_passthrough::backend::sim::{Errno, SimConfig, SimDevice, Topology};
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::{
     CapHeader, CxlCapV2, CxlCapV3, DEVICE_CAP_CXL, DeviceInfoHeader, RegionInfoHeader, SparseArea,
     le32, le64,
@@ -13,7 +14,7 @@ use cxl_passthrough::uapi::wire::{
 pub const TOPOLOGIES: [Topology; 3] = [Topology::End, Topology::Start, Topology::Middle];
 
 /// A device of `rev` with `topology`.
-pub fn device(rev: SimRevision, topology: Topology) -> SimDevice {
+pub fn device(rev: UapiRevision, topology: Topology) -> SimDevice {
     SimDevice::new(SimConfig {
         topology,
         ..SimConfig::new(rev)

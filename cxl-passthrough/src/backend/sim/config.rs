@@ -1,18 +1,10 @@
 //! Simulator configuration and its validation.
 
+use crate::uapi::UapiRevision;
 use thiserror::Error;
 
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::hdm::{HDM_GRANULE, HdmCapability};
-
-/// Which kernel UAPI revision the simulator answers like.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SimRevision {
-    /// "[PATCH v2 00/20]" as shipped by NVIDIA kernels, with the NVIDIA reset series.
-    V2,
-    /// "[PATCH v3 00/11]".
-    V3,
-}
 
 /// Where the 64 KiB component register block sits inside its BAR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +33,7 @@ pub enum OffsetLayout {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimConfig {
     /// UAPI revision.
-    pub revision: SimRevision,
+    pub revision: UapiRevision,
     /// Device memory size (multiple of 256 MiB, non-zero).
     pub dpa_size: u64,
     /// Number of HDM decoders (1, or an even number up to 16; v3 requires 1).
@@ -91,7 +83,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
-            revision: SimRevision::V2,
+            revision: UapiRevision::V2,
             dpa_size: 512 << 20,
             decoder_count: 1,
             topology: Topology::End,
@@ -119,7 +111,7 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// The default device for `revision`.
-    pub fn new(revision: SimRevision) -> Self {
+    pub fn new(revision: UapiRevision) -> Self {
         Self {
             revision,
             ..Self::default()

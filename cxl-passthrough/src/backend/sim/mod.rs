@@ -10,6 +10,7 @@
 
 mod comp_regs_v2;
 mod comp_regs_v3;
+mod comp_regs_v4;
 mod component;
 mod config;
 mod config_override;
@@ -18,6 +19,7 @@ mod config_space;
 mod dpa;
 mod dvsec_v2;
 mod dvsec_v3;
+mod dvsec_v4;
 mod faults;
 mod hdm;
 mod layout;
@@ -25,12 +27,14 @@ mod regions;
 mod reset;
 mod rw;
 mod snapshot;
+mod v4;
 
+use crate::uapi::UapiRevision;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub use crate::sys::memfd::{Mapping, Prot};
-pub use config::{Errno, OffsetLayout, SimConfig, SimError, SimRevision, Topology};
+pub use config::{Errno, OffsetLayout, SimConfig, SimError, Topology};
 pub use config_override::ConfigOverride;
 pub use faults::{CapChainFault, Fault, InfoTarget, Op, Stats};
 pub use hdm::HdmRegs;
@@ -44,6 +48,7 @@ use self::config_space::HwConfig;
 use self::dpa::DpaState;
 use self::dvsec_v2::DvsecV2;
 use self::dvsec_v3::DvsecV3;
+use self::dvsec_v4::DvsecV4;
 use self::faults::FaultSet;
 use self::layout::Layout;
 use self::snapshot::MemTrack;
@@ -58,8 +63,20 @@ const CLASS_MEMORY_CXL: u32 = 0x0502;
 /// The CXL personality of the driver, per revision.
 #[derive(Clone, Debug)]
 enum CxlState {
-    V2 { comp: V2Comp, dvsec: DvsecV2 },
-    V3 { comp: V3Comp, dvsec: DvsecV3 },
+    V2 {
+        comp: V2Comp,
+        dvsec: DvsecV2,
+    },
+    V3 {
+        comp: V3Comp,
+        dvsec: DvsecV3,
+    },
+    /// v4: COMP_REGS is the live hardware block (no shadow); `hdm_valid` is the
+    /// kernel's HDM gate (open after a successful open or CXL reset).
+    V4 {
+        dvsec: DvsecV4,
+        hdm_valid: bool,
+    },
 }
 
 /// Everything behind the lock.
@@ -123,7 +140,7 @@ impl SimDevice {
         let hw_cfg = HwConfig::new(&cfg, &layout);
         let hw_comp = HwComponent::new(&cfg);
         let cxl_state = cxl.then(|| match cfg.revision {
-            SimRevision::V2 => CxlState::V2 {
+            UapiRevision::V2 => CxlState::V2 {
                 comp: V2Comp {
                     prefix: hw_comp.cm_prefix.clone(),
                     hdm: hw_comp.hdm.clone(),
@@ -131,12 +148,16 @@ impl SimDevice {
                 },
                 dvsec: DvsecV2::seed(&hw_cfg, DEVICE_DVSEC, LENGTH_REV2),
             },
-            SimRevision::V3 => CxlState::V3 {
+            UapiRevision::V3 => CxlState::V3 {
                 comp: V3Comp {
                     cm: hw_comp.cm_prefix.clone(),
                     hdm: hw_comp.hdm.clone(),
                 },
                 dvsec: DvsecV3::snapshot(&hw_cfg, DEVICE_DVSEC, LENGTH_REV2),
+            },
+            UapiRevision::V4 => CxlState::V4 {
+                dvsec: DvsecV4::snapshot(&hw_cfg, DEVICE_DVSEC, LENGTH_REV2),
+                hdm_valid: false,
             },
         });
         let dev = SimDevice {
@@ -168,10 +189,11 @@ impl SimDevice {
             return Ok(false);
         }
         match cfg.revision {
-            SimRevision::V2 => {
+            UapiRevision::V4 => Ok(Self::v4_binds(cfg)),
+            UapiRevision::V2 => {
                 Ok(cfg.firmware_committed && cfg.class_code >> 8 != CLASS_MEMORY_CXL)
             }
-            SimRevision::V3 => {
+            UapiRevision::V3 => {
                 if cfg.decoder_count != 1 {
                     return Err(SimError::BindFailed {
                         errno: libc::EOPNOTSUPP,
@@ -237,6 +259,12 @@ impl SimDevice {
         if st.open {
             return Err(Errno(libc::EBUSY));
         }
+        if matches!(st.cxl, Some(CxlState::V4 { .. })) {
+            // v4: a CXL reset replaces the FLR; any error fails the open.
+            self.v4_open(st)?;
+            st.open = true;
+            return Ok(());
+        }
         if self.cfg.reset_on_open {
             st.stats.hw_resets += 1;
             st.hw_comp.reset(self.cfg.post_reset_hw_committed);
@@ -253,7 +281,12 @@ impl SimDevice {
     /// Models the last `close()` of the device fd. Every operation fails with `ENODEV`
     /// until [`SimDevice::open`]. v3 shadows survive; v2 shadows are rebuilt at open.
     pub fn close(&self) {
-        self.lock().open = false;
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if st.open && matches!(st.cxl, Some(CxlState::V4 { .. })) {
+            self.v4_close(st);
+        }
+        st.open = false;
     }
 
     /// Adds a fault.
@@ -284,10 +317,13 @@ impl SimDevice {
 
     /// The COMP_REGS shadow dword at region offset `off` (CM-relative for v2, block-
     /// relative for v3), bypassing the access rules. `None` without CXL personality.
+    /// v4 has no shadow: the live hardware HDM block (offset HDM-relative).
     pub fn shadow_dword(&self, off: u64) -> Option<u32> {
-        match &self.lock().cxl {
+        let st = self.lock();
+        match &st.cxl {
             Some(CxlState::V2 { comp, .. }) => Some(comp.dword(off)),
             Some(CxlState::V3 { comp, .. }) => Some(comp.dword(off)),
+            Some(CxlState::V4 { .. }) => Some(st.hw_comp.hdm.read(off)),
             None => None,
         }
     }
@@ -298,11 +334,12 @@ impl SimDevice {
         self.lock().hw_cfg.read(off, buf);
     }
 
-    /// Whether the v2 DPA region is active (always true for v3 with CXL).
+    /// Whether the v2 DPA region is active (always true for v3 with CXL; v4: the HDM
+    /// gate is open and Memory Space enabled).
     pub fn dpa_active(&self) -> bool {
         let st = self.lock();
         match st.cxl {
-            Some(CxlState::V2 { .. }) => st.dpa.active,
+            Some(CxlState::V2 { .. }) | Some(CxlState::V4 { .. }) => st.dpa.active,
             Some(CxlState::V3 { .. }) => true,
             None => false,
         }
