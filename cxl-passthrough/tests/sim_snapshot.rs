@@ -230,7 +230,7 @@ fn restore_onto_another_device_is_refused() {
 
 #[test]
 fn fresh_device_restores_to_fresh() {
-    for rev in [UapiRevision::V2, UapiRevision::V3] {
+    for rev in UapiRevision::ALL {
         for topology in TOPOLOGIES {
             let cfg = config(rev, topology, false);
             let dev = SimDevice::new(cfg.clone()).unwrap();
@@ -275,7 +275,7 @@ proptest! {
     /// answers like a twin that only ran `prefix`.
     #[test]
     fn restore_undoes_everything(
-        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
+        rev in prop::sample::select(UapiRevision::ALL.to_vec()),
         topology in prop::sample::select(TOPOLOGIES.to_vec()),
         v2_decoders in any::<bool>(),
         prefix in prop::collection::vec(op(), 0..8),

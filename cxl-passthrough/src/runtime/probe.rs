@@ -143,6 +143,23 @@ pub fn probe(
         });
     }
 
+    let dvsec = read_dvsec(backend, config.offset, config.size)?;
+    if dvsec.is_none() {
+        return Err(ProbeError::NoDeviceDvsec);
+    }
+    let cfg = (config.offset, config.size);
+    let pcie_cap = match find_cap(
+        |o| config_read::<1>(backend, cfg, o).map(|b| b[0]),
+        CAP_ID_PCIE,
+    ) {
+        Ok(c) => c,
+        Err(ExtCapError::Read { source, .. }) => return Err(source.into()),
+        Err(e) => return Err(ProbeError::Config(e.to_string())),
+    };
+    if pcie_cap.is_none() {
+        return Err(ProbeError::NoPcieCapability);
+    }
+
     // HDM block, as a component-block offset. v2/v3: walk the capability array in
     // COMP_REGS (region offsets). v4: COMP_REGS is the HDM block alone; walk as the guest
     // does and cross-check.
@@ -164,22 +181,6 @@ pub fn probe(
             hdm
         }
     };
-    let dvsec = read_dvsec(backend, config.offset, config.size)?;
-    if dvsec.is_none() {
-        return Err(ProbeError::NoDeviceDvsec);
-    }
-    let cfg = (config.offset, config.size);
-    let pcie_cap = match find_cap(
-        |o| config_read::<1>(backend, cfg, o).map(|b| b[0]),
-        CAP_ID_PCIE,
-    ) {
-        Ok(c) => c,
-        Err(ExtCapError::Read { source, .. }) => return Err(source.into()),
-        Err(e) => return Err(ProbeError::Config(e.to_string())),
-    };
-    if pcie_cap.is_none() {
-        return Err(ProbeError::NoPcieCapability);
-    }
 
     let desc = DeviceDesc {
         revision: layout.revision,

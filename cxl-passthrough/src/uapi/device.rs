@@ -61,12 +61,12 @@ impl fmt::Display for UapiRevision {
 
 impl UapiRevision {
     /// Every supported revision, oldest first.
-    pub const ALL: [UapiRevision; 2] = [UapiRevision::V2, UapiRevision::V3];
+    pub const ALL: [UapiRevision; 3] = [UapiRevision::V2, UapiRevision::V3, UapiRevision::V4];
 }
 
 /// A revision name that is neither `auto` nor one of [`UapiRevision::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown UAPI revision {0:?}: expected v2 or v3 (or auto where detection is allowed)")]
+#[error("unknown UAPI revision {0:?}: expected v2, v3 or v4 (or auto where detection is allowed)")]
 pub struct UnknownRevision(pub String);
 
 impl FromStr for UapiRevision {
@@ -93,7 +93,7 @@ pub enum RevisionChoice {
 impl FromStr for RevisionChoice {
     type Err = UnknownRevision;
 
-    /// `auto`, or a revision name (`v2`, `v3`).
+    /// `auto`, or a revision name (`v2`, `v3`, `v4`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.eq_ignore_ascii_case("auto") {
             return Ok(RevisionChoice::Auto);

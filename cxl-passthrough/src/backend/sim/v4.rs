@@ -55,8 +55,12 @@ impl SimDevice {
         self.rearm_dpa(st)
     }
 
-    /// Open: CXL reset (its failure fails the open), DVSEC snapshot, gate open.
+    /// Open: CXL reset (its failure fails the open), DVSEC snapshot, gate open, and
+    /// Memory Space off in the config vfio shows (vfio's virtual COMMAND starts with
+    /// it clear; the v4 selftest sets it before touching device memory).
     pub(super) fn v4_open(&self, st: &mut State) -> Result<(), Errno> {
+        let cmd = st.hw_cfg.get16(COMMAND);
+        st.hw_cfg.put16(COMMAND, cmd & !COMMAND_MEMORY);
         self.v4_cxl_reset(st)?;
         if let Some(CxlState::V4 { dvsec, .. }) = &mut st.cxl {
             *dvsec = DvsecV4::snapshot(&st.hw_cfg, DEVICE_DVSEC, LENGTH_REV2);
