@@ -2,9 +2,9 @@
 
 use thiserror::Error;
 
-/// Why a [`crate::Topology`] cannot be described to a guest.
+/// Why a [`crate::AcpiDescription`] cannot be described to a guest.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum TopologyError {
+pub enum DescriptionError {
     /// A CEDT without a host bridge describes nothing Linux can use.
     #[error("the topology has no CXL host bridge")]
     NoHostBridge,

@@ -1,8 +1,8 @@
 //! ACPI for CXL passthrough: CEDT (CHBS + CFMWS), CXL host bridge AML and the
 //! host-bridge component registers a VMM emulates.
 //!
-//! A VMM describes its guest CXL topology once ([`Topology`]: host bridges and fixed
-//! memory windows), validates it ([`Topology::validate`], also done by every builder) and
+//! A VMM describes its guest CXL topology once ([`AcpiDescription`]: host bridges and fixed
+//! memory windows), validates it ([`AcpiDescription::validate`], also done by every builder) and
 //! then emits:
 //!
 //! * [`build_cedt`]: the CEDT table (one CHBS per host bridge, one CFMWS per window);
@@ -17,8 +17,9 @@
 pub mod aml;
 pub mod cedt;
 pub mod chbcr;
+pub mod description;
 mod error;
-pub mod topology;
+pub mod regs;
 
 #[cfg(test)]
 mod proptests;
@@ -26,8 +27,8 @@ mod proptests;
 pub use aml::{build_ssdt, cxl_aml};
 pub use cedt::build_cedt;
 pub use chbcr::{Chbcr, ChbcrConfig, ChbcrError, CommittedDecoder};
-pub use error::TopologyError;
-pub use topology::{
-    CfmwsWindow, Granularity, HostBridge, IntxRoute, MmioWindow, OemIds, Topology,
+pub use description::{
+    AcpiDescription, CfmwsWindow, Granularity, HostBridge, IntxRoute, MmioWindow, OemIds,
     WindowRestrictions,
 };
+pub use error::DescriptionError;

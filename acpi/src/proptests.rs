@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 
 use crate::{
-    CfmwsWindow, HostBridge, IntxRoute, MmioWindow, Topology, build_cedt, build_ssdt, cxl_aml,
-    topology::WINDOW_GRANULE,
+    AcpiDescription, CfmwsWindow, HostBridge, IntxRoute, MmioWindow, build_cedt, build_ssdt,
+    cxl_aml, description::WINDOW_GRANULE,
 };
 
 fn mmio() -> impl Strategy<Value = Option<MmioWindow>> {
@@ -66,7 +66,7 @@ fn window() -> impl Strategy<Value = CfmwsWindow> {
 
 /// Mostly valid topologies: distinct UIDs and segments, disjoint CHBCRs and windows.
 /// Random sizes and targets still produce some invalid ones.
-fn plausible() -> impl Strategy<Value = Topology> {
+fn plausible() -> impl Strategy<Value = AcpiDescription> {
     let bridges = proptest::collection::vec(
         (
             any::<u8>(),
@@ -117,7 +117,7 @@ fn plausible() -> impl Strategy<Value = Topology> {
                 w
             })
             .collect();
-        Topology {
+        AcpiDescription {
             host_bridges,
             windows,
             ..Default::default()
@@ -125,12 +125,12 @@ fn plausible() -> impl Strategy<Value = Topology> {
     })
 }
 
-fn arbitrary() -> impl Strategy<Value = Topology> {
+fn arbitrary() -> impl Strategy<Value = AcpiDescription> {
     (
         proptest::collection::vec(bridge(), 0..4),
         proptest::collection::vec(window(), 0..3),
     )
-        .prop_map(|(host_bridges, windows)| Topology {
+        .prop_map(|(host_bridges, windows)| AcpiDescription {
             host_bridges,
             windows,
             ..Default::default()

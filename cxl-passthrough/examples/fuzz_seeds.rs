@@ -5,7 +5,7 @@
 //! cargo run -p cxl-passthrough --example fuzz_seeds -- fuzz/seeds/reg_walks
 //! ```
 //!
-//! One seed per (revision, topology A/B/C, v2 decoder count 1/2/4/16, config view, DVSEC
+//! One seed per (revision, BAR layout A/B/C, v2 decoder count 1/2/4/16, config view, DVSEC
 //! ID): `[sel, len: u16 LE, component image, config image]` (the format documented in
 //! `fuzz/fuzz_targets/reg_walks.rs`). The component image is the COMP_REGS region as the
 //! kernel serves it (v2: CXL capability header at 0; v3: the 64 KiB block with the header
@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, SimConfig, SimDevice};
 use cxl_passthrough::regs::component::find_hdm_block;
 use cxl_passthrough::regs::dvsec::CXL_VENDOR_ID;
 use cxl_passthrough::regs::pci::{CAP_ID_PCIE, find_cap, find_dvsec};
@@ -111,14 +111,14 @@ fn main() -> Result<()> {
             // answers are seeds of `uapi_parse`.
             UapiRevision::V4 => &[],
         };
-        for (topo, topology) in [
-            ("a", Topology::End),
-            ("b", Topology::Start),
-            ("c", Topology::Middle),
+        for (topo, bar_layout) in [
+            ("a", BarLayout::End),
+            ("b", BarLayout::Start),
+            ("c", BarLayout::Middle),
         ] {
             for &decoders in counts {
                 let sim = SimDevice::new(SimConfig {
-                    topology,
+                    bar_layout,
                     decoder_count: decoders,
                     ..SimConfig::new(rev)
                 })?;

@@ -4,10 +4,12 @@
 
 use std::process::Command;
 
-use cxl_acpi::{CfmwsWindow, HostBridge, MmioWindow, OemIds, Topology, build_cedt, build_ssdt};
+use cxl_acpi::{
+    AcpiDescription, CfmwsWindow, HostBridge, MmioWindow, OemIds, build_cedt, build_ssdt,
+};
 
-fn expected(count: u32, dpa: u64) -> Topology {
-    let mut t = Topology {
+fn expected(count: u32, dpa: u64) -> AcpiDescription {
+    let mut t = AcpiDescription {
         host_bridges: vec![],
         windows: vec![],
         oem: OemIds::default(),

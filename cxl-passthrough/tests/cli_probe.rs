@@ -6,15 +6,24 @@ mod cli_common;
 use cli_common::run;
 
 #[test]
-fn json_report_for_every_revision_and_topology() {
-    for uapi in ["v2", "v3"] {
+fn help_names_the_bar_layout_flag_and_hides_the_old_name() {
+    let (code, out, err) = run(&["probe", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--bar-layout"), "{out}");
+    assert!(!out.contains("--topology"), "{out}");
+}
+
+#[test]
+fn json_report_for_every_revision_and_bar_layout() {
+    // v3 goes through the old, hidden `--topology` name so existing scripts keep working.
+    for (uapi, flag) in [("v2", "--bar-layout"), ("v3", "--topology")] {
         for topo in ["end", "start", "middle"] {
             let (code, out, err) = run(&[
                 "probe",
                 "--sim",
                 "--uapi",
                 uapi,
-                "--topology",
+                flag,
                 topo,
                 "--dpa-size",
                 "1G",

@@ -107,7 +107,7 @@ struct Rig {
 
 impl Rig {
     fn new(rev: UapiRevision, kernel: bool) -> Self {
-        let sim = sim(rev, TOPOLOGIES[1], OffsetLayout::Kernel);
+        let sim = sim(rev, BAR_LAYOUTS[1], OffsetLayout::Kernel);
         sim.dpa_host_write(0, SEED).unwrap();
         let inner: Arc<dyn Backend> = if kernel {
             kernel_over_sim(sim.clone())

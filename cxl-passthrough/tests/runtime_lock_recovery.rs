@@ -23,7 +23,7 @@ fn chain(e: &(dyn Error + 'static)) -> String {
 }
 
 fn setup(rev: UapiRevision) -> (Arc<SimDevice>, Arc<Armed>, CxlDevice) {
-    let s = sim(rev, TOPOLOGIES[2], OffsetLayout::Kernel);
+    let s = sim(rev, BAR_LAYOUTS[2], OffsetLayout::Kernel);
     let armed = Armed::new(s.clone(), s.clone());
     let (dev, _) = device(armed.clone());
     (s, armed, dev)

@@ -53,7 +53,7 @@ proptest! {
         v3 in any::<bool>(), seq in prop::collection::vec(access(), 1..200)
     ) {
         let rev = if v3 { UapiRevision::V3 } else { UapiRevision::V2 };
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         let (dev, _) = device(s.clone());
         dev.boot().unwrap();
         let locked = shadow_decoder0(&s, rev);
@@ -80,7 +80,7 @@ proptest! {
 #[test]
 fn guest_cannot_disable_hdm_decoding() {
     for rev in REVISIONS {
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         let (dev, _) = device(s.clone());
         dev.boot().unwrap();
         let ov = dev.overlay();
@@ -99,7 +99,7 @@ fn guest_cannot_disable_hdm_decoding() {
 #[test]
 fn accesses_outside_comp_regs_never_reach_the_backend() {
     for rev in REVISIONS {
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         let (dev, _) = device(s.clone());
         dev.boot().unwrap();
         let ov = dev.overlay();
@@ -134,7 +134,7 @@ fn accesses_outside_comp_regs_never_reach_the_backend() {
 #[test]
 fn backend_faults_read_all_ones_and_drop_writes() {
     for rev in REVISIONS {
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         let (dev, _) = device(s.clone());
         dev.boot().unwrap();
         let ov = dev.overlay();

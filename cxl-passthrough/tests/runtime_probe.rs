@@ -1,4 +1,4 @@
-//! Probe and boot-time HDM lock against the simulator: every revision, topology and
+//! Probe and boot-time HDM lock against the simulator: every revision, BAR layout and
 //! file-offset layout, through the simulator backend and through the kernel backend
 //! routed to the simulator; plus every malformed answer the simulator can inject.
 #![allow(clippy::unwrap_used)]
@@ -109,9 +109,9 @@ fn check_probe_and_boot(sim: &Arc<SimDevice>, backend: Arc<dyn Backend>, label: 
 }
 
 #[test]
-fn probe_and_boot_every_revision_topology_and_layout() {
+fn probe_and_boot_every_revision_bar_layout_and_offset_layout() {
     for rev in REVISIONS {
-        for topo in TOPOLOGIES {
+        for topo in BAR_LAYOUTS {
             for layout in [OffsetLayout::Kernel, OffsetLayout::Packed] {
                 let s = sim(rev, topo, layout);
                 check_probe_and_boot(&s, s.clone(), &format!("sim {rev:?} {topo:?} {layout:?}"));
@@ -145,7 +145,7 @@ fn multi_decoder_v2_device() {
 
 #[test]
 fn forced_revision_must_match_the_answer() {
-    let s = sim(UapiRevision::V3, TOPOLOGIES[0], OffsetLayout::Kernel);
+    let s = sim(UapiRevision::V3, BAR_LAYOUTS[0], OffsetLayout::Kernel);
     assert!(probe(s.as_ref(), RevisionChoice::Force(UapiRevision::V3), PAGE).is_ok());
     let e = probe(s.as_ref(), RevisionChoice::Force(UapiRevision::V2), PAGE).unwrap_err();
     assert!(matches!(e, ProbeError::Uapi(_)), "{e}");
@@ -248,7 +248,7 @@ fn every_injected_fault_gives_a_typed_probe_error() {
     for rev in REVISIONS {
         for f in faults {
             for kernel in [false, true] {
-                let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+                let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
                 s.inject(f);
                 let b: Arc<dyn Backend> = if kernel {
                     kernel_over_sim(s.clone())
@@ -320,7 +320,7 @@ fn config_region_too_small_for_the_capabilities_is_refused() {
     for rev in REVISIONS {
         for size in [0u64, 2, 64, 255, 256, 4095] {
             for kernel in [false, true] {
-                let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+                let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
                 s.inject(Fault::RegionSize { index: 7, size });
                 let b: Arc<dyn Backend> = if kernel {
                     kernel_over_sim(s.clone())
@@ -336,7 +336,7 @@ fn config_region_too_small_for_the_capabilities_is_refused() {
             }
         }
         // The full extended space is accepted.
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         s.inject(Fault::RegionSize {
             index: 7,
             size: 4096,
@@ -354,7 +354,7 @@ fn config_space_without_dvsec_or_pcie_capability_is_refused() {
     use cxl_passthrough::backend::sim::ConfigOverride;
     use cxl_passthrough::runtime::probe::ProbeError;
     for rev in REVISIONS {
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         let over = Arc::new(ConfigOverride::new(s.clone(), s.region_offset(7).unwrap()));
         let honest = over.honest_config().unwrap();
         // No extended capabilities at all: the chain header at 0x100 reads 0.
@@ -392,7 +392,7 @@ fn component_block_filling_the_bar_probes_and_boots() {
     for rev in REVISIONS {
         let s = Arc::new(
             SimDevice::new(SimConfig {
-                topology: cxl_passthrough::backend::sim::Topology::Whole,
+                bar_layout: cxl_passthrough::backend::sim::BarLayout::Whole,
                 bar_size: 64 << 10,
                 ..SimConfig::new(rev)
             })

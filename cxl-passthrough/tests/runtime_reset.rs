@@ -45,7 +45,7 @@ fn read32(dev: &cxl_passthrough::runtime::CxlDevice, off: u64) -> u32 {
 #[test]
 fn vfio_reset_relocks_and_keeps_memory() {
     for rev in REVISIONS {
-        let s = sim(rev, TOPOLOGIES[2], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[2], OffsetLayout::Kernel);
         let (dev, _) = device(s.clone());
         dev.boot().unwrap();
         s.dpa_host_write(0, b"survives").unwrap();
@@ -79,7 +79,7 @@ fn vfio_reset_relocks_and_keeps_memory() {
 #[test]
 fn failed_reset_fences_and_a_later_reset_recovers() {
     for rev in REVISIONS {
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         let (dev, _) = device(s.clone());
         dev.boot().unwrap();
         s.inject(Fault::ResetFails);
@@ -135,7 +135,7 @@ fn decoder_not_recommitted_after_reset_is_reported_and_fenced() {
 
 #[test]
 fn restore_hook_failure_fences() {
-    let s = sim(UapiRevision::V2, TOPOLOGIES[0], OffsetLayout::Kernel);
+    let s = sim(UapiRevision::V2, BAR_LAYOUTS[0], OffsetLayout::Kernel);
     let (dev, _) = device(s.clone());
     dev.boot().unwrap();
     let mut hooks = Hooks {
@@ -185,7 +185,7 @@ fn guest_initiated_cxl_reset_then_relock() {
 #[test]
 fn guest_flr_is_recognised_and_relocked() {
     for rev in REVISIONS {
-        let s = sim(rev, TOPOLOGIES[0], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[0], OffsetLayout::Kernel);
         let (dev, desc) = device(s.clone());
         dev.boot().unwrap();
         let cap = desc

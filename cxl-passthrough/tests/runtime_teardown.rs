@@ -32,7 +32,7 @@ fn thousand_devices_leak_nothing() {
         } else {
             UapiRevision::V3
         };
-        let s = sim(rev, TOPOLOGIES[i % 3], OffsetLayout::Kernel);
+        let s = sim(rev, BAR_LAYOUTS[i % 3], OffsetLayout::Kernel);
         let backend = if i % 4 < 2 {
             s.clone() as Arc<_>
         } else {

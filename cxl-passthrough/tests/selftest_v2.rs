@@ -5,7 +5,7 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{Prot, SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, Prot, SimConfig, SimDevice};
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, off};
 use cxl_passthrough::regs::pci::find_dvsec;
 use cxl_passthrough::regs::{HdmLocation, find_hdm_block};
@@ -46,9 +46,9 @@ fn setup_cfg(cfg: SimConfig) -> V2 {
     }
 }
 
-fn setup(t: Topology) -> V2 {
+fn setup(t: BarLayout) -> V2 {
     setup_cfg(SimConfig {
-        topology: t,
+        bar_layout: t,
         ..SimConfig::new(UapiRevision::V2)
     })
 }
@@ -59,14 +59,14 @@ fn ctrl_off(f: &V2) -> u64 {
 
 #[test]
 fn device_flags() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let want = DEVICE_FLAGS_CXL | DEVICE_FLAGS_PCI | DEVICE_FLAGS_CAPS;
     assert_eq!(f.flags & want, want);
 }
 
 #[test]
 fn cxl_cap_fields() {
-    for t in TOPOLOGIES {
+    for t in BAR_LAYOUTS {
         let f = setup(t);
         assert_eq!((f.cap_hdr.id, f.cap_hdr.version), (6, 1));
         assert!(f.hdm.decoder_count > 0);
@@ -92,7 +92,7 @@ fn cxl_cap_fields() {
 
 #[test]
 fn component_bar_sparse_mmap() {
-    for t in TOPOLOGIES {
+    for t in BAR_LAYOUTS {
         let f = setup(t);
         let bar = u32::from(f.cap.hdm_regs_bar_index);
         // First call with the bare struct: argsz grows, no capability copied.
@@ -122,11 +122,11 @@ fn component_bar_sparse_mmap() {
         // Exact v2 carve (§6.3).
         let (co, ce) = (hro - 0x1000, hro - 0x1000 + 0x10000);
         let want: Vec<SparseArea> = match t {
-            Topology::End => vec![SparseArea {
+            BarLayout::End => vec![SparseArea {
                 offset: 0,
                 size: co,
             }],
-            Topology::Start => vec![SparseArea {
+            BarLayout::Start => vec![SparseArea {
                 offset: ce,
                 size: h.size - ce,
             }],
@@ -147,7 +147,7 @@ fn component_bar_sparse_mmap() {
 
 #[test]
 fn dpa_region_info() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     assert_eq!(f.dpa.size, f.dev.config().dpa_size);
     let rw = REGION_FLAG_READ | REGION_FLAG_WRITE;
     assert_eq!(f.dpa.flags & rw, rw);
@@ -178,7 +178,7 @@ fn dpa_region_info_without_mmap_bos() {
 
 #[test]
 fn comp_regs_region_info() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     assert_eq!(f.comp.size, f.hdm.offset + f.hdm.block_size());
     let rw = REGION_FLAG_READ | REGION_FLAG_WRITE;
     assert_eq!(f.comp.flags & rw, rw);
@@ -190,7 +190,7 @@ fn comp_regs_region_info() {
 
 #[test]
 fn dpa_mmap_fault() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let len = f.dpa.size.min(2 << 20) as usize;
     let m = f.dev.mmap(f.dpa.offset, len, Prot::ReadWrite).unwrap();
     let mut b = [0u8; 1];
@@ -206,14 +206,14 @@ fn dpa_mmap_fault() {
 
 #[test]
 fn comp_regs_no_mmap() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let e = f.dev.mmap(f.comp.offset, f.comp.size as usize, Prot::Read);
     assert_eq!(e.unwrap_err().0, libc::EINVAL);
 }
 
 #[test]
 fn comp_reg_mmap_blocked() {
-    for t in TOPOLOGIES {
+    for t in BAR_LAYOUTS {
         let f = setup(t);
         let (bar, _) = region(&f.dev, u32::from(f.cap.hdm_regs_bar_index));
         assert!(bar.flags & REGION_FLAG_MMAP != 0);
@@ -227,7 +227,7 @@ fn comp_reg_mmap_blocked() {
 
 #[test]
 fn hdm_cap_read() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let hdmc = rd32(&f.dev, f.comp.offset, f.hdm.offset);
     assert_ne!(hdmc, !0);
     let field = hdmc & 0xF;
@@ -262,7 +262,7 @@ fn commit_to_committed(f: &V2) {
 #[test]
 fn hdm_ctrl_commit_to_committed() {
     // Firmware-committed and locked: the shadow shows COMMITTED, BASE zeroed, LOCK clear.
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let ctrl = rd32(&f.dev, f.comp.offset, ctrl_off(&f));
     assert!(ctrl & (1 << 10) != 0 && ctrl & (1 << 8) == 0);
     commit_to_committed(&f);
@@ -322,7 +322,7 @@ fn dvsec_lock_semantics() {
 
 #[test]
 fn sim_comp_regs_two_byte_access_is_einval() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let mut b = [0u8; 2];
     assert_eq!(
         f.dev.pread(f.comp.offset, &mut b).unwrap_err().0,
@@ -356,7 +356,7 @@ fn sim_comp_regs_two_byte_access_is_einval() {
 
 #[test]
 fn sim_comp_regs_pread_at_size_is_einval() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let mut b = [0u8; 4];
     assert_eq!(
         f.dev
@@ -373,7 +373,7 @@ fn sim_comp_regs_pread_at_size_is_einval() {
 
 #[test]
 fn sim_comp_regs_writes_below_hdm_are_dropped() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let before = rd32(&f.dev, f.comp.offset, 0);
     wr32(&f.dev, f.comp.offset, 0, 0xFFFF_FFFF);
     assert_eq!(rd32(&f.dev, f.comp.offset, 0), before);
@@ -384,7 +384,7 @@ fn sim_comp_regs_writes_below_hdm_are_dropped() {
 
 #[test]
 fn sim_dpa_pread_at_size_returns_zero() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let mut b = [0u8; 8];
     assert_eq!(f.dev.pread(f.dpa.offset + f.dpa.size, &mut b), Ok(0));
     assert_eq!(f.dev.pwrite(f.dpa.offset + f.dpa.size, &b), Ok(0));
@@ -429,7 +429,7 @@ fn sim_dpa_after_zap_without_recommit_is_eio_and_sigbus() {
 
 #[test]
 fn sim_ctrl_lock_only_clear_preserves_committed() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let (b, c) = (f.comp.offset, ctrl_off(&f));
     // Lock it: COMMIT|LOCK at a guest base.
     wr32(&f.dev, b, f.hdm.offset + 0x10, 0x2000_0000);
@@ -450,7 +450,7 @@ fn sim_ctrl_lock_only_clear_preserves_committed() {
 #[test]
 fn sim_status2_bits_after_guest_reset() {
     for fail in [false, true] {
-        let dev = device(UapiRevision::V2, Topology::End);
+        let dev = device(UapiRevision::V2, BarLayout::End);
         let d = u64::from(0x100u16);
         if fail {
             dev.inject(cxl_passthrough::backend::sim::Fault::ResetFails);

@@ -4,7 +4,7 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{Prot, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, Prot, SimDevice};
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE, off};
 use cxl_passthrough::regs::pci::find_dvsec;
 use cxl_passthrough::uapi::UapiRevision;
@@ -23,7 +23,7 @@ struct V3 {
     comp: RegionInfoHeader,
 }
 
-fn setup(t: Topology) -> V3 {
+fn setup(t: BarLayout) -> V3 {
     let dev = device(UapiRevision::V3, t);
     let fx = Fixture::new(&dev);
     let cap = fx.v3();
@@ -53,7 +53,7 @@ fn hdm_offset(f: &V3) -> u64 {
 
 #[test]
 fn device_is_cxl() {
-    for t in TOPOLOGIES {
+    for t in BAR_LAYOUTS {
         let f = setup(t);
         assert_eq!((f.cap_hdr.id, f.cap_hdr.version), (6, 1));
         assert_ne!(f.cap.hdm_region_idx, f.cap.comp_reg_region_idx);
@@ -72,7 +72,7 @@ fn device_is_cxl() {
 
 #[test]
 fn hdm_region_mmap_rw() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     assert!(f.hdm.size >= 4096);
     let m = f.dev.mmap(f.hdm.offset, 4096, Prot::ReadWrite).unwrap();
     m.write_u32(0, 0xDEAD_BEEF).unwrap();
@@ -85,7 +85,7 @@ fn hdm_region_mmap_rw() {
 
 #[test]
 fn component_bar_sparse_mmap() {
-    for t in TOPOLOGIES {
+    for t in BAR_LAYOUTS {
         let f = setup(t);
         let (h, raw) = region(&f.dev, f.cap.comp_reg_bar);
         assert!(h.flags & REGION_FLAG_CAPS != 0);
@@ -107,7 +107,7 @@ fn component_bar_sparse_mmap() {
 
 #[test]
 fn comp_regs_cm_cap_array_read() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let mut b = [0u8; 4];
     assert_eq!(f.dev.pread(f.comp.offset + 0x1000, &mut b), Ok(4));
     let v = u32::from_le_bytes(b);
@@ -117,7 +117,7 @@ fn comp_regs_cm_cap_array_read() {
 
 #[test]
 fn dvsec_lock_byte_read() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let read = |o: u16| Ok::<_, ()>(cfg32(&f.dev, u64::from(o)));
     let d = find_dvsec(read, CXL_VENDOR_ID, DVSEC_ID_CXL_DEVICE)
         .unwrap()
@@ -128,7 +128,7 @@ fn dvsec_lock_byte_read() {
 
 #[test]
 fn hdm_decoder_commit_fsm() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let (b, ctrl) = (f.comp.offset, hdm_offset(&f) + 0x20);
     assert_eq!(hdm_offset(&f), 0x1200);
     let orig = rd32(&f.dev, b, ctrl);
@@ -158,7 +158,7 @@ fn hdm_decoder_commit_fsm() {
 
 #[test]
 fn sim_comp_regs_multi_dword_access() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let mut b = [0u8; 8];
     assert_eq!(f.dev.pread(f.comp.offset + 0x1000, &mut b), Ok(8));
     assert_eq!(u32::from_le_bytes(b[..4].try_into().unwrap()), 0x0211_0001);
@@ -187,7 +187,7 @@ fn sim_comp_regs_multi_dword_access() {
 
 #[test]
 fn sim_comp_regs_low_page_reads_zero() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let mut b = vec![0xFFu8; 0x1000];
     assert_eq!(f.dev.pread(f.comp.offset, &mut b), Ok(0x1000));
     assert!(b.iter().all(|&x| x == 0));
@@ -202,7 +202,7 @@ fn sim_comp_regs_low_page_reads_zero() {
 
 #[test]
 fn sim_raw_bar_access_into_block_is_einval() {
-    for t in TOPOLOGIES {
+    for t in BAR_LAYOUTS {
         let f = setup(t);
         let (bar, _) = region(&f.dev, f.cap.comp_reg_bar);
         let mut b = [0u8; 4];
@@ -225,7 +225,7 @@ fn sim_raw_bar_access_into_block_is_einval() {
 
 #[test]
 fn sim_shadow_writes_survive_close_reopen() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let b = f.comp.offset;
     let ctrl = 0x1220;
     wr32(&f.dev, b, ctrl, 0);
@@ -246,7 +246,7 @@ fn sim_shadow_writes_survive_close_reopen() {
 
 #[test]
 fn sim_hdm_rw_no_clamp_and_no_reset_gate() {
-    let f = setup(Topology::End);
+    let f = setup(BarLayout::End);
     let mut b = [0u8; 8];
     assert_eq!(
         f.dev

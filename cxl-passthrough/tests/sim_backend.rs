@@ -7,7 +7,9 @@ mod sim_common;
 use std::os::fd::AsRawFd;
 
 use cxl_passthrough::backend::Backend;
-use cxl_passthrough::backend::sim::{OffsetLayout, Prot, SimConfig, SimDevice, SimError, Topology};
+use cxl_passthrough::backend::sim::{
+    BarLayout, OffsetLayout, Prot, SimConfig, SimDevice, SimError,
+};
 use cxl_passthrough::sys::memfd::Mapping;
 use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::*;
@@ -17,7 +19,7 @@ use sim_common::*;
 fn sim_device_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<SimDevice>();
-    let d = std::sync::Arc::new(device(UapiRevision::V2, Topology::End));
+    let d = std::sync::Arc::new(device(UapiRevision::V2, BarLayout::End));
     let comp = d.region_offset(10).unwrap();
     let hs: Vec<_> = (0..4)
         .map(|_| {
@@ -34,7 +36,7 @@ fn sim_device_is_send_and_sync() {
 #[test]
 fn device_info_grows_argsz() {
     for (rev, cap) in [(UapiRevision::V2, 32), (UapiRevision::V3, 48)] {
-        let d = device(rev, Topology::End);
+        let d = device(rev, BarLayout::End);
         let mut small = [0u8; DEVICE_INFO_SIZE];
         small[..4].copy_from_slice(&(DEVICE_INFO_SIZE as u32).to_le_bytes());
         d.ioctl_device_info(&mut small).unwrap();
@@ -58,7 +60,7 @@ fn device_info_grows_argsz() {
 
 #[test]
 fn fixed_regions() {
-    let d = device(UapiRevision::V2, Topology::End);
+    let d = device(UapiRevision::V2, BarLayout::End);
     for (i, size, flags) in [
         (0u32, 64u64 << 10, 7u32),
         (1, 0, 0),
@@ -160,7 +162,7 @@ fn v2_uncommitted_or_memory_class_binds_plain() {
 
 #[test]
 fn v2_raw_bar_access_reaches_hardware_decoders() {
-    let d = device(UapiRevision::V2, Topology::Start);
+    let d = device(UapiRevision::V2, BarLayout::Start);
     let (bar, _) = region(&d, 2);
     let ctrl = bar.offset + 0x1220;
     // Hardware decoder 0 is committed and locked by firmware: raw writes are ignored.
@@ -210,12 +212,12 @@ fn v3_bind_failures_and_config_validation() {
             ..Default::default()
         },
         SimConfig {
-            topology: Topology::Middle,
+            bar_layout: BarLayout::Middle,
             bar_size: 128 << 10,
             ..Default::default()
         },
         SimConfig {
-            topology: Topology::Whole,
+            bar_layout: BarLayout::Whole,
             bar_size: 128 << 10,
             ..Default::default()
         },
@@ -229,10 +231,10 @@ fn v3_bind_failures_and_config_validation() {
 }
 
 #[test]
-fn whole_bar_topology_has_no_sparse_cap() {
+fn whole_bar_layout_has_no_sparse_cap() {
     for rev in [UapiRevision::V2, UapiRevision::V3] {
         let d = SimDevice::new(SimConfig {
-            topology: Topology::Whole,
+            bar_layout: BarLayout::Whole,
             bar_size: 64 << 10,
             ..SimConfig::new(rev)
         })

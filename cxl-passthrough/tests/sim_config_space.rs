@@ -4,7 +4,7 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, SimConfig, SimDevice};
 use cxl_passthrough::regs::dvsec::off;
 use cxl_passthrough::regs::pci::find_dvsec;
 use cxl_passthrough::regs::reglocator::RegisterBlock;
@@ -19,7 +19,7 @@ fn at(r: u16) -> u64 {
 
 #[test]
 fn pci_header_and_bar_sizing() {
-    let dev = device(UapiRevision::V2, Topology::End);
+    let dev = device(UapiRevision::V2, BarLayout::End);
     let id = cfg32(&dev, 0);
     cfg_write(&dev, 0, &[0xFF; 4]);
     assert_eq!(cfg32(&dev, 0), id, "IDs are read-only");
@@ -49,7 +49,7 @@ fn pci_header_and_bar_sizing() {
 #[test]
 fn register_locator_points_at_component_block() {
     for rev in UapiRevision::ALL {
-        for t in TOPOLOGIES {
+        for t in BAR_LAYOUTS {
             let dev = device(rev, t);
             let rd = |o: u16| Ok::<_, ()>(cfg32(&dev, u64::from(o)));
             let loc = find_dvsec(rd, 0x1E98, 8).unwrap().unwrap();
@@ -78,7 +78,7 @@ fn register_locator_points_at_component_block() {
 
 #[test]
 fn v2_control_rules() {
-    let dev = device(UapiRevision::V2, Topology::End);
+    let dev = device(UapiRevision::V2, BarLayout::End);
     // IO_Enable forced at open.
     assert!(cfg16(&dev, at(off::CONTROL)) & 2 != 0);
     cfg_write(&dev, at(off::CONTROL), &0xFFFFu16.to_le_bytes());
@@ -100,7 +100,7 @@ fn v2_control_rules() {
 
 #[test]
 fn v2_control2_status2_rules() {
-    let dev = device(UapiRevision::V2, Topology::End);
+    let dev = device(UapiRevision::V2, BarLayout::End);
     cfg_write(&dev, at(off::CONTROL2), &0xFFFBu16.to_le_bytes());
     // 15:6 cleared, bit 4 (no Cap3 bit 3) and 5 (no Cap2 bit 6) cleared, 1 and 2 read 0.
     assert_eq!(cfg16(&dev, at(off::CONTROL2)), 0b1001);
@@ -112,7 +112,7 @@ fn v2_control2_status2_rules() {
 
 #[test]
 fn v2_lock_and_ranges() {
-    let dev = device(UapiRevision::V2, Topology::End);
+    let dev = device(UapiRevision::V2, BarLayout::End);
     // Range base writes go to vconfig; reads come from hardware.
     let base_lo = cfg32(&dev, at(off::range_base_lo(0)));
     cfg_write(
@@ -139,7 +139,7 @@ fn v2_lock_and_ranges() {
 
 #[test]
 fn v3_dvsec_rules() {
-    let dev = device(UapiRevision::V3, Topology::End);
+    let dev = device(UapiRevision::V3, BarLayout::End);
     // Stored verbatim: reserved bits and IO_Enable=0 included.
     cfg_write(&dev, at(off::CONTROL), &0xA000u16.to_le_bytes());
     assert_eq!(cfg16(&dev, at(off::CONTROL)), 0xA000);
@@ -186,7 +186,7 @@ fn v3_firmware_locked_dvsec_stays_writable() {
 #[test]
 fn reads_agree_at_every_width() {
     for rev in UapiRevision::ALL {
-        let dev = device(rev, Topology::Middle);
+        let dev = device(rev, BarLayout::Middle);
         for o in (0..0x160u64).step_by(4) {
             let d = cfg32(&dev, o).to_le_bytes();
             let w = [

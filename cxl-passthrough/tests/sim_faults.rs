@@ -3,7 +3,7 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{CapChainFault, Fault, InfoTarget, Op, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, CapChainFault, Fault, InfoTarget, Op, SimDevice};
 use cxl_passthrough::backend::{Backend, BackendError, ResetKind};
 use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::*;
@@ -13,7 +13,7 @@ use sim_common::*;
 type Call<'a> = dyn Fn(&SimDevice) -> Option<i32> + 'a;
 
 fn dev(rev: UapiRevision) -> SimDevice {
-    device(rev, Topology::Middle)
+    device(rev, BarLayout::Middle)
 }
 
 #[test]

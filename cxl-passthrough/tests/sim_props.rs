@@ -3,7 +3,7 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, SimConfig, SimDevice};
 use cxl_passthrough::uapi::UapiRevision;
 use proptest::prelude::*;
 use sim_common::*;
@@ -38,7 +38,7 @@ proptest! {
 
     #[test]
     fn v2_hdm_rules(writes in prop::collection::vec(dword_write(), 1..40)) {
-        let dev = device(UapiRevision::V2, Topology::End);
+        let dev = device(UapiRevision::V2, BarLayout::End);
         let comp = dev.region_offset(10).unwrap();
         let hw = dev.hw_decoder(0);
         let cap = rd32(&dev, comp, 0x200);
@@ -77,7 +77,7 @@ proptest! {
 
     #[test]
     fn v3_commit_fsm(writes in prop::collection::vec(dword_write(), 1..40)) {
-        let dev = device(UapiRevision::V3, Topology::End);
+        let dev = device(UapiRevision::V3, BarLayout::End);
         let comp = dev.region_offset(9).unwrap();
         let hw = dev.hw_decoder(0);
         for (off, v) in writes {
@@ -110,7 +110,7 @@ proptest! {
 
     #[test]
     fn v2_comp_regs_access_rules(pos in 0u64..0x240, len in 0usize..12) {
-        let dev = device(UapiRevision::V2, Topology::End);
+        let dev = device(UapiRevision::V2, BarLayout::End);
         let comp = dev.region_offset(10).unwrap();
         let size = 0x230u64;
         let mut b = vec![0u8; len];
@@ -128,7 +128,7 @@ proptest! {
 
     #[test]
     fn v3_comp_regs_access_rules(pos in 0u64..0x10010, len in 0usize..20) {
-        let dev = device(UapiRevision::V3, Topology::End);
+        let dev = device(UapiRevision::V3, BarLayout::End);
         let comp = dev.region_offset(9).unwrap();
         let mut b = vec![0u8; len];
         let r = dev.pread(comp + pos, &mut b);
@@ -138,7 +138,7 @@ proptest! {
 
     #[test]
     fn v4_comp_regs_access_rules(pos in 0u64..0x40, len in 0usize..0x40) {
-        let dev = device(UapiRevision::V4, Topology::End);
+        let dev = device(UapiRevision::V4, BarLayout::End);
         let comp = dev.region_offset(10).unwrap();
         let mut b = vec![0u8; len];
         let r = dev.pread(comp + pos, &mut b);
@@ -162,7 +162,7 @@ proptest! {
         writes in prop::collection::vec((0u64..0x160, prop::sample::select(vec![1usize, 2, 4]), any::<u32>()), 1..30),
         rev in prop::sample::select(UapiRevision::ALL.to_vec()),
     ) {
-        let dev = device(rev, Topology::Middle);
+        let dev = device(rev, BarLayout::Middle);
         let ids = cfg32(&dev, 0);
         let class = cfg32(&dev, 8);
         for (off, w, v) in writes {

@@ -3,7 +3,7 @@
 
 mod sim_common;
 
-use cxl_passthrough::backend::sim::{Fault, Prot, SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, Fault, Prot, SimConfig, SimDevice};
 use cxl_passthrough::regs::dvsec::off;
 use cxl_passthrough::uapi::UapiRevision;
 use sim_common::*;
@@ -146,7 +146,7 @@ fn v2_guest_cxl_reset_needs_capability() {
 #[test]
 fn guest_flr_through_device_control() {
     for rev in UapiRevision::ALL {
-        let dev = device(rev, Topology::End);
+        let dev = device(rev, BarLayout::End);
         if rev == UapiRevision::V4 {
             // v4 serves device memory only with (virtual) Memory Space enabled.
             assert!(!dev.dpa_active());
@@ -182,7 +182,7 @@ fn v2_hw_not_recommitted_at_open_leaves_region_inactive() {
 
 #[test]
 fn v3_guest_cxl_reset_is_only_stored() {
-    let dev = device(UapiRevision::V3, Topology::End);
+    let dev = device(UapiRevision::V3, BarLayout::End);
     let before = dev.stats().hw_resets;
     cfg_write(
         &dev,
@@ -195,7 +195,7 @@ fn v3_guest_cxl_reset_is_only_stored() {
 
 #[test]
 fn v3_reset_failure_reports_error_without_zap() {
-    let dev = device(UapiRevision::V3, Topology::End);
+    let dev = device(UapiRevision::V3, BarLayout::End);
     dev.inject(Fault::ResetFails);
     assert_eq!(dev.ioctl_reset().unwrap_err().0, libc::EIO);
     let hdm = dev.region_offset(10).unwrap();

@@ -7,11 +7,11 @@ mod sim_common;
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::sim::{
-    Errno, Fault, Op, Prot, SimConfig, SimDevice, Stats, Topology,
+    BarLayout, Errno, Fault, Op, Prot, SimConfig, SimDevice, Stats,
 };
 use cxl_passthrough::uapi::UapiRevision;
 use proptest::prelude::*;
-use sim_common::TOPOLOGIES;
+use sim_common::BAR_LAYOUTS;
 
 /// Config space, the aux BAR (0), the component BAR (2).
 const CONFIG: u32 = 7;
@@ -207,9 +207,9 @@ fn observe(dev: &SimDevice) -> Observation {
     }
 }
 
-fn config(rev: UapiRevision, topology: Topology, v2_decoders: bool) -> SimConfig {
+fn config(rev: UapiRevision, bar_layout: BarLayout, v2_decoders: bool) -> SimConfig {
     SimConfig {
-        topology,
+        bar_layout,
         decoder_count: if v2_decoders && rev == UapiRevision::V2 {
             2
         } else {
@@ -231,8 +231,8 @@ fn restore_onto_another_device_is_refused() {
 #[test]
 fn fresh_device_restores_to_fresh() {
     for rev in UapiRevision::ALL {
-        for topology in TOPOLOGIES {
-            let cfg = config(rev, topology, false);
+        for bar_layout in BAR_LAYOUTS {
+            let cfg = config(rev, bar_layout, false);
             let dev = SimDevice::new(cfg.clone()).unwrap();
             let snap = dev.snapshot().unwrap();
             assert!(snap.mem_bytes() > 0, "BAR marker pages are saved");
@@ -263,7 +263,7 @@ fn fresh_device_restores_to_fresh() {
             }
             dev.restore(&snap).unwrap();
             let fresh = SimDevice::new(cfg).unwrap();
-            assert_eq!(observe(&dev), observe(&fresh), "{rev:?} {topology:?}");
+            assert_eq!(observe(&dev), observe(&fresh), "{rev:?} {bar_layout:?}");
         }
     }
 }
@@ -276,13 +276,13 @@ proptest! {
     #[test]
     fn restore_undoes_everything(
         rev in prop::sample::select(UapiRevision::ALL.to_vec()),
-        topology in prop::sample::select(TOPOLOGIES.to_vec()),
+        bar_layout in prop::sample::select(BAR_LAYOUTS.to_vec()),
         v2_decoders in any::<bool>(),
         prefix in prop::collection::vec(op(), 0..8),
         a in prop::collection::vec(op(), 0..24),
         b in prop::collection::vec(op(), 0..24),
     ) {
-        let cfg = config(rev, topology, v2_decoders);
+        let cfg = config(rev, bar_layout, v2_decoders);
         let dev = SimDevice::new(cfg.clone()).unwrap();
         let twin = SimDevice::new(cfg).unwrap();
         for op in &prefix {

@@ -161,13 +161,13 @@ proptest! {
     }
 
     #[test]
-    fn valid_topologies_validate(
+    fn valid_bar_layouts_validate(
         v3cap in any::<bool>(),
         blocks_before in 0u64..4,
         blocks_after in 0u64..4,
         dpa_gib in 1u64..64,
     ) {
-        // Topologies A/B/C and "block only": 64 KiB units around the component block.
+        // BAR layouts A/B/C and "block only": 64 KiB units around the component block.
         let off = blocks_before * 0x1_0000;
         let bar_size = off + 0x1_0000 + blocks_after * 0x1_0000;
         let mut areas = vec![];

@@ -1,11 +1,11 @@
-//! Overlay fuzzing against the simulator: a booted device (v2 or v3, topology A, B or C)
+//! Overlay fuzzing against the simulator: a booted device (v2 or v3, BAR layout A, B or C)
 //! receives an arbitrary sequence of guest MMIO reads and writes on its component block.
 //! Invariants: no panic; decoder 0 stays committed and locked at the window, with HDM
 //! decoding enabled, in the kernel's shadow; accesses the overlay must drop (misaligned, odd sizes, outside the
 //! region) never reach the backend.
 //!
 //! Input: `[config selector, (op: 12 bytes)*]`; bit 0 of the selector picks the
-//! revision, `(sel >> 1) % 3` the topology.
+//! revision, `(sel >> 1) % 3` the BAR layout.
 //!
 //! Each of the six configurations is built and booted once per process (a `SimDevice`,
 //! probe, `CxlDevice::boot`), and its post-boot state saved with `SimDevice::snapshot`.
@@ -20,7 +20,7 @@ use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimSnapshot, Topology};
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimSnapshot, BarLayout};
 use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::runtime::CxlDevice;
@@ -47,10 +47,10 @@ impl Rig {
         } else {
             UapiRevision::V3
         };
-        let topology = [Topology::End, Topology::Start, Topology::Middle][sel >> 1];
+        let bar_layout = [BarLayout::End, BarLayout::Start, BarLayout::Middle][sel >> 1];
         let sim = Arc::new(
             SimDevice::new(SimConfig {
-                topology,
+                bar_layout,
                 ..SimConfig::new(rev)
             })
             .ok()?,
@@ -75,7 +75,7 @@ impl Rig {
 }
 
 thread_local! {
-    /// Rigs by configuration (`rev + 2 * topology`), built on first use.
+    /// Rigs by configuration (`rev + 2 * bar_layout`), built on first use.
     static RIGS: [OnceCell<Option<Rig>>; 6] = Default::default();
 }
 

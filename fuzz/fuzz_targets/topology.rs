@@ -1,4 +1,4 @@
-//! Topology reader fuzzing: a booted simulated device (v2 or v3, any topology) whose
+//! Topology reader fuzzing: a booted simulated device (v2 or v3, any BAR layout) whose
 //! config-space answers come from the fuzz input once booted, optionally with one short
 //! transfer. `plan_device_topology` walks the extended-capability chain for the Flex Bus
 //! DVSEC and reads the CXL Device DVSEC from those bytes.
@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cxl_passthrough::backend::sim::{ConfigOverride, SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{ConfigOverride, SimConfig, SimDevice, BarLayout};
 use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_FLEX_BUS};
@@ -30,10 +30,10 @@ struct Booted {
     honest: Vec<u8>,
 }
 
-fn boot(rev: UapiRevision, topology: Topology) -> Option<Booted> {
+fn boot(rev: UapiRevision, bar_layout: BarLayout) -> Option<Booted> {
     let sim = Arc::new(
         SimDevice::new(SimConfig {
-            topology,
+            bar_layout,
             ..SimConfig::new(rev)
         })
         .ok()?,
@@ -55,13 +55,13 @@ fn boot(rev: UapiRevision, topology: Topology) -> Option<Booted> {
     })
 }
 
-/// One booted device per revision × topology, built once (the reader never writes).
+/// One booted device per revision × BAR layout, built once (the reader never writes).
 fn devices() -> &'static [Booted] {
     static DEVS: OnceLock<Vec<Booted>> = OnceLock::new();
     DEVS.get_or_init(|| {
         let mut v = Vec::new();
         for rev in [UapiRevision::V2, UapiRevision::V3] {
-            for t in [Topology::End, Topology::Start, Topology::Middle] {
+            for t in [BarLayout::End, BarLayout::Start, BarLayout::Middle] {
                 v.push(boot(rev, t).expect("an honest sim device boots and plans"));
             }
         }

@@ -15,12 +15,17 @@ use cxl_acpi::build_cedt;
 /// from acpi_tables: "RVAT" 0x01000000) and therefore the checksum.
 #[test]
 fn cedt_matches_qemu_reference() {
-    let path = acpi_support::repo_root().join("../shared/testdata/qemu-acpi/x86/q35/CEDT.cxl");
+    // QEMU's `tests/data/acpi/x86/q35/CEDT.cxl`: named by CXL_QEMU_REFERENCE_CEDT, else
+    // looked for in the project's test-data checkout beside the repository.
+    let path = std::env::var_os("CXL_QEMU_REFERENCE_CEDT").map_or_else(
+        || acpi_support::repo_root().join("../shared/testdata/qemu-acpi/x86/q35/CEDT.cxl"),
+        std::path::PathBuf::from,
+    );
     let Ok(reference) = std::fs::read(&path) else {
         skip(
             "cedt_matches_qemu_reference",
             &format!("QEMU's reference table {} not found", path.display()),
-            "check out the shared/ testdata beside the repository",
+            "set CXL_QEMU_REFERENCE_CEDT to QEMU's tests/data/acpi/x86/q35/CEDT.cxl",
         );
         return;
     };

@@ -15,7 +15,7 @@ use acpi_support::{
     GUEST_TOOLS_HOST, find_tools, guest_tools_unusable, provision_hint, repo_root, run, scratch,
     skip,
 };
-use cxl_acpi::{CfmwsWindow, HostBridge, OemIds, Topology, build_cedt, build_ssdt};
+use cxl_acpi::{AcpiDescription, CfmwsWindow, HostBridge, OemIds, build_cedt, build_ssdt};
 
 const WINDOW_BASE: u64 = 0x10_0000_0000;
 const WINDOW_SIZE: u64 = 0x1000_0000;
@@ -25,8 +25,8 @@ const CHBCR_MISSING: &str =
 
 /// One host bridge (UID 7, segment 0, bus 0x80) and one 256 MiB Type-2 window, both above
 /// QEMU's own PCI windows (its PCI0 `_CRS` ends at 0x8_FFFF_FFFF with 512 MiB of RAM).
-fn guest_topology() -> Topology {
-    Topology {
+fn guest_topology() -> AcpiDescription {
+    AcpiDescription {
         host_bridges: vec![HostBridge {
             uid: 7,
             segment: 0,

@@ -8,11 +8,11 @@ use acpi_tables::aml::{
 use super::Raw;
 use super::dsm::preserve_config_dsm;
 use super::osc::osc_method;
-use crate::topology::HostBridge;
+use crate::description::HostBridge;
 
 /// AML name of the `index`-th host bridge: `CX00`..`CXFF`.
 ///
-/// `index` above 255 is reduced modulo 256; [`crate::Topology::validate`] caps the count.
+/// `index` above 255 is reduced modulo 256; [`crate::AcpiDescription::validate`] caps the count.
 pub fn host_bridge_name(index: usize) -> String {
     format!("CX{:02X}", index % 256)
 }

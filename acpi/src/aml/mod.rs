@@ -14,8 +14,8 @@ pub use osc::{
 use acpi_tables::Aml;
 use acpi_tables::aml::{Device, Name, Path, Scope};
 
-use crate::error::TopologyError;
-use crate::topology::Topology;
+use crate::description::AcpiDescription;
+use crate::error::DescriptionError;
 
 /// Name of the ACPI0017 CXL root device (`\_SB.CXLM`, as QEMU names it).
 pub const CXL_ROOT_NAME: &str = "CXLM";
@@ -26,7 +26,7 @@ pub const SSDT_REVISION: u8 = 2;
 ///
 /// The host bridges here are complete PCI host bridge descriptions of their segment and
 /// bus range; the VMM must not describe the same segment/buses with another device.
-pub fn cxl_aml(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
+pub fn cxl_aml(topology: &AcpiDescription) -> Result<Vec<u8>, DescriptionError> {
     topology.validate()?;
     let hid = Name::new("_HID".into(), &"ACPI0017");
     let root = Device::new(CXL_ROOT_NAME.into(), vec![&hid]);
@@ -45,7 +45,7 @@ pub fn cxl_aml(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
 }
 
 /// The [`cxl_aml`] objects as a standalone SSDT (revision 2, OEM ids from the topology).
-pub fn build_ssdt(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
+pub fn build_ssdt(topology: &AcpiDescription) -> Result<Vec<u8>, DescriptionError> {
     let aml = cxl_aml(topology)?;
     let mut sdt = topology.oem.sdt(*b"SSDT", SSDT_REVISION);
     sdt.append_slice(&aml);

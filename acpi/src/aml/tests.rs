@@ -1,8 +1,8 @@
 use super::*;
-use crate::topology::{CfmwsWindow, HostBridge, IntxRoute, MmioWindow};
+use crate::description::{CfmwsWindow, HostBridge, IntxRoute, MmioWindow};
 
-fn topo() -> Topology {
-    Topology {
+fn topo() -> AcpiDescription {
+    AcpiDescription {
         host_bridges: vec![HostBridge {
             uid: 7,
             segment: 1,
@@ -74,7 +74,7 @@ fn names_and_validation() {
     t.host_bridges[0].bus_end = 0x7f;
     assert!(matches!(
         cxl_aml(&t),
-        Err(TopologyError::EmptyBusRange { uid: 7, .. })
+        Err(DescriptionError::EmptyBusRange { uid: 7, .. })
     ));
     assert!(build_ssdt(&t).is_err());
 }

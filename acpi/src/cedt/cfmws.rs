@@ -6,7 +6,7 @@
 //! (`assert_eq!`) instead of returning an error. A unit test checks that both encoders
 //! agree on the windows `acpi_tables` can express.
 
-use crate::topology::CfmwsWindow;
+use crate::description::CfmwsWindow;
 
 /// CEDT subtable type of a CFMWS.
 const TYPE_CFMWS: u8 = 1;

@@ -5,7 +5,7 @@
 //! missing, so it produces 27 bytes while declaring 32 (and the CEDT length it reports
 //! counts 32). Every following subtable is then misaligned. Do not use it.
 
-use crate::topology::CHBCR_SIZE;
+use crate::description::CHBCR_SIZE;
 
 /// CHBS record length.
 pub const CHBS_LEN: usize = 32;

@@ -6,15 +6,15 @@ mod chbs;
 pub use cfmws::encode_cfmws;
 pub use chbs::{CHBS_LEN, encode_chbs};
 
-use crate::error::TopologyError;
-use crate::topology::Topology;
+use crate::description::AcpiDescription;
+use crate::error::DescriptionError;
 
 /// CEDT revision written (QEMU and Linux use 1; revision 2 only adds CSDS).
 pub const CEDT_REVISION: u8 = 1;
 
 /// Builds the CEDT for `topology`: one CHBS (CXL 2.0+, 64 KiB CHBCR) per host bridge in
 /// order, then one CFMWS per window in order. The checksum makes the bytes sum to 0.
-pub fn build_cedt(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
+pub fn build_cedt(topology: &AcpiDescription) -> Result<Vec<u8>, DescriptionError> {
     topology.validate()?;
     let mut sdt = topology.oem.sdt(*b"CEDT", CEDT_REVISION);
     for hb in &topology.host_bridges {
@@ -22,7 +22,7 @@ pub fn build_cedt(topology: &Topology) -> Result<Vec<u8>, TopologyError> {
     }
     for (index, w) in topology.windows.iter().enumerate() {
         // validate() accepted the way count, so this cannot fail; stay typed anyway.
-        let bytes = encode_cfmws(w).ok_or(TopologyError::InvalidWays {
+        let bytes = encode_cfmws(w).ok_or(DescriptionError::InvalidWays {
             index,
             count: w.targets.len(),
         })?;

@@ -5,7 +5,7 @@ use acpi_tables::cedt::{
 };
 
 use super::*;
-use crate::topology::{CfmwsWindow, Granularity, HostBridge, WindowRestrictions};
+use crate::description::{CfmwsWindow, Granularity, HostBridge, WindowRestrictions};
 
 fn bridge(uid: u32, chbcr_base: u64) -> HostBridge {
     HostBridge {
@@ -30,7 +30,7 @@ fn le64(b: &[u8], off: usize) -> u64 {
 
 #[test]
 fn cedt_layout_and_checksum() {
-    let topo = Topology {
+    let topo = AcpiDescription {
         host_bridges: vec![bridge(7, 0xfed0_0000), bridge(9, 0xfed1_0000)],
         windows: vec![
             CfmwsWindow::new(0x3_0000_0000, 0x1000_0000, vec![7]),
@@ -71,14 +71,14 @@ fn cedt_layout_and_checksum() {
 
 #[test]
 fn invalid_topology_produces_no_table() {
-    let topo = Topology {
+    let topo = AcpiDescription {
         host_bridges: vec![bridge(7, 0xfed0_0000)],
         windows: vec![CfmwsWindow::new(0x3_0000_0000, 0x1000_0000, vec![8])],
         ..Default::default()
     };
     assert_eq!(
         build_cedt(&topo),
-        Err(TopologyError::UnknownTarget { index: 0, uid: 8 })
+        Err(DescriptionError::UnknownTarget { index: 0, uid: 8 })
     );
 }
 

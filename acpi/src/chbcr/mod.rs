@@ -21,18 +21,24 @@
 //! alignment; reads of any size and alignment return the little-endian register bytes,
 //! zero for reserved space, all-ones past the block.
 
-mod regs;
-
-pub use regs::{
-    CACHE_MEM_OFFSET, CAP_ID_CACHE_MEM, CAP_ID_HDM, CAP_SLOT0_OFFSET, CapArrayHeader, CapHeader,
-    DecoderControl, HDM_OFFSET, HDM_POINTER, HdmCapability, HdmGlobalControl, hdm,
-};
-
 use thiserror::Error;
 use vm_device::MutDeviceMmio;
 use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
-use crate::topology::{CHBCR_SIZE, Granularity, WINDOW_GRANULE};
+use crate::description::{CHBCR_SIZE, Granularity, WINDOW_GRANULE};
+use crate::regs::component::{CAP_ID_HDM, CAP_ID_HEADER, CM_OFFSET, CmCapEntry, CmCapHeader};
+use crate::regs::hdm::{
+    DecoderCtrl, DecoderReg, HdmCapability, HdmField, HdmGlobalControl, hdm_block_size, hdm_field,
+    split_lo_hi,
+};
+
+/// Offset of the one capability-array entry (the HDM Decoder Capability) in the block.
+pub const CAP_SLOT0_OFFSET: u64 = CM_OFFSET + 4;
+/// Where this model puts the HDM Decoder Capability structure: the entry's pointer,
+/// relative to the CXL.cache/mem area.
+pub const HDM_POINTER: u16 = 0x10;
+/// Offset of the HDM Decoder Capability structure in the block.
+pub const HDM_OFFSET: u64 = CM_OFFSET + HDM_POINTER as u64;
 
 /// A host-bridge HDM decoder committed and locked by the VMM before boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,17 +131,17 @@ impl Chbcr {
             ChbcrConfig::Committed(d) => Some(d),
             ChbcrConfig::Passthrough => None,
         };
-        if offset == CACHE_MEM_OFFSET {
-            return CapArrayHeader::new()
-                .with_cap_id(CAP_ID_CACHE_MEM)
+        if offset == CM_OFFSET {
+            return CmCapHeader::new()
+                .with_cap_id(CAP_ID_HEADER)
                 .with_version(1)
-                .with_cache_mem_version(1)
+                .with_cm_version(1)
                 .with_array_size(u8::from(decoder.is_some()))
                 .into_bits();
         }
         let Some(d) = decoder else { return 0 };
         if offset == CAP_SLOT0_OFFSET {
-            return CapHeader::new()
+            return CmCapEntry::new()
                 .with_cap_id(CAP_ID_HDM)
                 .with_version(1)
                 .with_pointer(HDM_POINTER)
@@ -143,33 +149,36 @@ impl Chbcr {
         }
         let Some(rel) = offset
             .checked_sub(HDM_OFFSET)
-            .filter(|r| *r < hdm::LEN_ONE_DECODER)
+            .filter(|r| *r < hdm_block_size(1))
         else {
             return 0;
         };
-        let lo = |v: u64| (v & 0xF000_0000) as u32;
-        let hi = |v: u64| (v >> 32) as u32;
-        match rel {
-            hdm::CAPABILITY => HdmCapability::new()
-                .with_decoder_count(0)
+        let (base_lo, base_hi) = split_lo_hi(d.base);
+        let (size_lo, size_hi) = split_lo_hi(d.size);
+        match hdm_field(rel) {
+            Some(HdmField::Capability) => HdmCapability::new()
+                .with_decoder_count_raw(0)
                 .with_target_count(1)
                 .into_bits(),
-            hdm::GLOBAL_CONTROL => HdmGlobalControl::new()
-                .with_decoder_enable(true)
+            Some(HdmField::GlobalControl) => HdmGlobalControl::new()
+                .with_hdm_decoder_enable(true)
                 .into_bits(),
-            hdm::D0_BASE_LO => lo(d.base),
-            hdm::D0_BASE_HI => hi(d.base),
-            hdm::D0_SIZE_LO => lo(d.size),
-            hdm::D0_SIZE_HI => hi(d.size),
-            hdm::D0_CONTROL => DecoderControl::new()
-                .with_ig(d.granularity.encoding())
-                .with_iw(0)
-                .with_lock_on_commit(true)
-                .with_commit(true)
-                .with_committed(true)
-                .with_host_only(false)
-                .into_bits(),
-            hdm::D0_TARGET_LO => u32::from(d.target_port),
+            Some(HdmField::Decoder(0, reg)) => match reg {
+                DecoderReg::BaseLo => base_lo,
+                DecoderReg::BaseHi => base_hi,
+                DecoderReg::SizeLo => size_lo,
+                DecoderReg::SizeHi => size_hi,
+                DecoderReg::Ctrl => DecoderCtrl::new()
+                    .with_ig(d.granularity.encoding())
+                    .with_iw(0)
+                    .with_lock_on_commit(true)
+                    .with_commit(true)
+                    .with_committed(true)
+                    .with_target_type_hostonly(false)
+                    .into_bits(),
+                DecoderReg::TargetListLo => u32::from(d.target_port),
+                DecoderReg::TargetListHi | DecoderReg::Reserved => 0,
+            },
             _ => 0,
         }
     }

@@ -33,24 +33,21 @@ fn snapshot(c: &mut Chbcr) -> Vec<u8> {
 #[test]
 fn committed_block_reads_like_a_locked_host_bridge_decoder() {
     let mut c = committed();
-    let hdr = CapArrayHeader::from_bits(dword(&mut c, 0x1000));
-    assert_eq!(
-        (hdr.cap_id(), hdr.version(), hdr.cache_mem_version()),
-        (1, 1, 1)
-    );
+    let hdr = CmCapHeader::from_bits(dword(&mut c, 0x1000));
+    assert_eq!((hdr.cap_id(), hdr.version(), hdr.cm_version()), (1, 1, 1));
     assert_eq!(hdr.array_size(), 1);
-    let slot = CapHeader::from_bits(dword(&mut c, 0x1004));
+    let slot = CmCapEntry::from_bits(dword(&mut c, 0x1004));
     assert_eq!(slot.cap_id(), 5);
     let hdm = 0x1000 + u64::from(slot.pointer());
     let cap = HdmCapability::from_bits(dword(&mut c, hdm));
-    assert_eq!((cap.decoder_count(), cap.target_count()), (0, 1));
-    assert!(HdmGlobalControl::from_bits(dword(&mut c, hdm + 4)).decoder_enable());
+    assert_eq!((cap.decoder_count_raw(), cap.target_count()), (0, 1));
+    assert!(HdmGlobalControl::from_bits(dword(&mut c, hdm + 4)).hdm_decoder_enable());
     let base = u64::from(dword(&mut c, hdm + 0x10)) | u64::from(dword(&mut c, hdm + 0x14)) << 32;
     let size = u64::from(dword(&mut c, hdm + 0x18)) | u64::from(dword(&mut c, hdm + 0x1C)) << 32;
     assert_eq!((base, size), (BASE, SIZE));
-    let ctrl = DecoderControl::from_bits(dword(&mut c, hdm + 0x20));
+    let ctrl = DecoderCtrl::from_bits(dword(&mut c, hdm + 0x20));
     assert!(ctrl.committed() && ctrl.commit() && ctrl.lock_on_commit());
-    assert!(!ctrl.error_not_committed() && !ctrl.host_only());
+    assert!(!ctrl.error_not_committed() && !ctrl.target_type_hostonly());
     assert_eq!((ctrl.ig(), ctrl.iw()), (Granularity::K4.encoding(), 0));
     assert_eq!(dword(&mut c, hdm + 0x24) & 0xFF, 3, "target port");
     assert_eq!(dword(&mut c, hdm + 0x28), 0);
@@ -63,7 +60,7 @@ fn committed_block_reads_like_a_locked_host_bridge_decoder() {
 #[test]
 fn passthrough_block_has_an_empty_capability_array() {
     let mut c = Chbcr::new(ChbcrConfig::Passthrough).unwrap();
-    let hdr = CapArrayHeader::from_bits(dword(&mut c, 0x1000));
+    let hdr = CmCapHeader::from_bits(dword(&mut c, 0x1000));
     assert_eq!((hdr.cap_id(), hdr.array_size()), (1, 0));
     let all = snapshot(&mut c);
     assert!(all[..0x1000].iter().all(|b| *b == 0));

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cxl_acpi::{CfmwsWindow, HostBridge, MmioWindow, OemIds, Topology, build_cedt, build_ssdt};
+use cxl_acpi::{
+    AcpiDescription, CfmwsWindow, HostBridge, MmioWindow, OemIds, build_cedt, build_ssdt,
+};
 use serde::Serialize;
 
 use cxl_passthrough::plan::WindowAllocator;
@@ -75,9 +77,9 @@ struct BridgeJson {
 }
 
 /// Builds the topology for the planned devices.
-fn topology(args: &AcpiArgs) -> Result<(Topology, Vec<BridgeJson>)> {
+fn topology(args: &AcpiArgs) -> Result<(AcpiDescription, Vec<BridgeJson>)> {
     let mut windows = WindowAllocator::new(args.window_base, 1 << 40).context("window range")?;
-    let mut topo = Topology {
+    let mut topo = AcpiDescription {
         host_bridges: Vec::new(),
         windows: Vec::new(),
         oem: OemIds::default(),

@@ -7,19 +7,19 @@ use clap::{Args, ValueEnum};
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::{DeviceLocator, KernelBackend};
-use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, Fault, Op, SimConfig, SimDevice};
 use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
 
 use super::size::parse_size;
 
-/// Component block placement in the simulated BAR.
+/// BAR layout of the simulated device: where the component block sits in its BAR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TopologyArg {
-    /// Block at the end of the BAR (topology A).
+pub enum BarLayoutArg {
+    /// Block at the end of the BAR (BAR layout A).
     End,
-    /// Block at the start (topology B).
+    /// Block at the start (BAR layout B).
     Start,
-    /// Block in the middle (topology C).
+    /// Block in the middle (BAR layout C).
     Middle,
 }
 
@@ -50,9 +50,10 @@ pub struct DeviceOpts {
     /// Simulated device memory size (multiple of 256M).
     #[arg(long, value_parser = parse_size, default_value = "512M")]
     pub dpa_size: u64,
-    /// Where the simulated component block sits in its BAR.
-    #[arg(long, value_enum, default_value_t = TopologyArg::End)]
-    pub topology: TopologyArg,
+    /// BAR layout of the simulated device: where its component block sits in its BAR.
+    // `--topology`, the flag's old name, stays as a hidden alias for existing scripts.
+    #[arg(long, alias = "topology", value_enum, default_value_t = BarLayoutArg::End)]
+    pub bar_layout: BarLayoutArg,
     /// Simulated HDM decoder count.
     #[arg(long, default_value_t = 1)]
     pub decoders: u32,
@@ -79,10 +80,10 @@ impl DeviceOpts {
             },
             dpa_size: self.dpa_size,
             decoder_count: self.decoders,
-            topology: match self.topology {
-                TopologyArg::End => Topology::End,
-                TopologyArg::Start => Topology::Start,
-                TopologyArg::Middle => Topology::Middle,
+            bar_layout: match self.bar_layout {
+                BarLayoutArg::End => BarLayout::End,
+                BarLayoutArg::Start => BarLayout::Start,
+                BarLayoutArg::Middle => BarLayout::Middle,
             },
             firmware_committed: !self.not_committed,
             ..SimConfig::default()

@@ -323,7 +323,7 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, Vec<DevSteps>) 
         let mut s = DevSteps {
             decoder: push(check.clone()),
             chbcr: push(Step::CheckDecoder {
-                regs_gpa: p.chbcr_gpa + chbcr::HDM_OFFSET + chbcr::hdm::D0_BASE_LO,
+                regs_gpa: p.chbcr_gpa + chbcr::HDM_OFFSET + DecoderReg::BaseLo.at(0),
                 base: w,
                 size,
             }),

@@ -29,7 +29,7 @@ use thiserror::Error;
 use super::window::{CFMWS_ALIGN, Window};
 use crate::regs::dvsec::{DvsecCapability, DvsecControl, DvsecRangeSizeLo};
 use crate::regs::hdm::{DecoderCtrl, HdmGlobalControl, join_lo_hi};
-use crate::rootport::FlexBusBits;
+use crate::regs::port_dvsec::FlexBusBits;
 
 /// Highest interleave-granularity encoding Linux accepts (16 KiB).
 pub const MAX_IG_ENCODING: u8 = 6;

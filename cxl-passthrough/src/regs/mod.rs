@@ -5,11 +5,17 @@
 //! images (capability array, PCIe extended capabilities, Register Locator entries).
 //! Layouts follow the CXL specification as summarised in `shared/spec/cxl-registers.md`.
 
-pub mod component;
+pub mod bridge;
 pub mod dvsec;
-pub mod hdm;
 pub mod pci;
+pub mod pcie_cap;
+pub mod port_dvsec;
 pub mod reglocator;
 
-pub use component::{CmCapEntry, CmCapHeader, HdmLocation, WalkError, find_hdm_block};
-pub use hdm::{DecoderCtrl, DecoderReg, HdmCapability, HdmGlobalControl};
+pub use cxl_acpi::regs::{
+    CmCapEntry, CmCapHeader, DecoderCtrl, DecoderReg, HdmCapability, HdmGlobalControl, HdmLocation,
+    WalkError, find_hdm_block,
+};
+/// The component-register block and HDM decoder types, defined once in `cxl-acpi`
+/// (the host-bridge model uses them too).
+pub use cxl_acpi::regs::{component, hdm};

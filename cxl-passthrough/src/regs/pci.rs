@@ -21,6 +21,8 @@ pub const COMMAND_MEMORY: u16 = 1 << 1;
 pub const CLASS_REVISION: u16 = 0x08;
 /// Offset of BAR 0; BAR n is at `0x10 + 4n`.
 pub const BAR0: u16 = 0x10;
+/// BAR type bits: 64-bit memory (bit 3, prefetchable, clear).
+pub const BAR_TYPE_MEM64: u32 = 0b100;
 /// Offset of the capability pointer.
 pub const CAPABILITY_POINTER: u16 = 0x34;
 /// Status register bit: capability list present.

@@ -5,54 +5,23 @@
 //! Every byte not covered by the write mask is host-owned: guest writes to it are
 //! ignored. Reads and writes of any size and alignment are served byte by byte.
 
-use bitfield_struct::bitfield;
-
+use crate::regs::bridge::{
+    BAR1, BRIDGE_CONTROL, CACHE_LINE_SIZE, CLASS_PCI_BRIDGE, DEVICE_ID, HEADER_TYPE,
+    HEADER_TYPE_BRIDGE, INTERRUPT_LINE, MEMORY_BASE, MEMORY_LIMIT, PREF_BASE, PREF_BASE_UPPER,
+    PREF_LIMIT, PREF_LIMIT_UPPER, PREF_TYPE_64, PRIMARY_BUS, SECONDARY_BUS, STATUS,
+    SUBORDINATE_BUS,
+};
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::pci::{
-    BAR0, CAPABILITY_POINTER, CLASS_REVISION, COMMAND, COMMAND_MEMORY, CONFIG_SPACE_SIZE,
-    STATUS_CAP_LIST, VENDOR_ID,
+    BAR_TYPE_MEM64, BAR0, CAP_ID_PCIE, CAPABILITY_POINTER, CLASS_REVISION, COMMAND, COMMAND_MEMORY,
+    CONFIG_SPACE_SIZE, STATUS_CAP_LIST, VENDOR_ID,
+};
+pub use crate::regs::pcie_cap::{
+    LinkCapabilities, LinkStatus, PCIE_CAP_VERSION, PORT_TYPE_ROOT_PORT, PcieCapabilities,
 };
 
-/// Offset of the Device ID.
-pub const DEVICE_ID: u16 = 0x02;
-/// Offset of the Status register.
-pub const STATUS: u16 = 0x06;
-/// Offset of Cache Line Size.
-pub const CACHE_LINE_SIZE: u16 = 0x0C;
-/// Offset of Header Type.
-pub const HEADER_TYPE: u16 = 0x0E;
-/// Header Type value of a single-function type-1 (PCI-to-PCI bridge) header.
-pub const HEADER_TYPE_BRIDGE: u8 = 0x01;
-/// Class code of a PCI-to-PCI bridge (base 06, sub 04, interface 00).
-pub const CLASS_PCI_BRIDGE: u32 = 0x06_04_00;
-/// Offset of BAR 1 (upper half of the 64-bit BAR 0).
-pub const BAR1: u16 = BAR0 + 4;
-/// Offset of the Primary Bus Number.
-pub const PRIMARY_BUS: u16 = 0x18;
-/// Offset of the Secondary Bus Number.
-pub const SECONDARY_BUS: u16 = 0x19;
-/// Offset of the Subordinate Bus Number.
-pub const SUBORDINATE_BUS: u16 = 0x1A;
-/// Offset of Memory Base (non-prefetchable window, 16-bit).
-pub const MEMORY_BASE: u16 = 0x20;
-/// Offset of Memory Limit.
-pub const MEMORY_LIMIT: u16 = 0x22;
-/// Offset of Prefetchable Memory Base (16-bit).
-pub const PREF_BASE: u16 = 0x24;
-/// Offset of Prefetchable Memory Limit.
-pub const PREF_LIMIT: u16 = 0x26;
-/// Offset of Prefetchable Base Upper 32 Bits.
-pub const PREF_BASE_UPPER: u16 = 0x28;
-/// Offset of Prefetchable Limit Upper 32 Bits.
-pub const PREF_LIMIT_UPPER: u16 = 0x2C;
-/// Offset of Interrupt Line.
-pub const INTERRUPT_LINE: u16 = 0x3C;
-/// Offset of Bridge Control.
-pub const BRIDGE_CONTROL: u16 = 0x3E;
 /// Offset of the PCI Express capability.
 pub const PCIE_CAP_AT: u16 = 0x40;
-/// Capability ID of the PCI Express capability.
-pub const CAP_ID_PCIE: u8 = 0x10;
 
 /// Command bits the guest may change: Memory Space, Bus Master, Parity Error Response,
 /// SERR# Enable, Interrupt Disable. I/O Space stays 0 (no I/O BAR, no I/O window).
@@ -64,37 +33,16 @@ pub const COMMAND_INITIAL: u16 = COMMAND_MEMORY | (1 << 2);
 /// Secondary Bus Reset. SBR is stored but has no effect (Unmask SBR is 0, see
 /// `docs/topology.md`).
 pub const BRIDGE_CONTROL_WRITABLE: u16 = (1 << 0) | (1 << 1) | (1 << 6);
-/// BAR 0 type bits: 64-bit, non-prefetchable memory.
-pub const BAR_TYPE_MEM64: u32 = 0b100;
 /// Writable address bits of BAR 0 (a 64 KiB BAR).
 pub const BAR_LO_WRITABLE: u32 = !(COMPONENT_BLOCK_SIZE as u32 - 1);
 /// Bridge memory windows have 1 MiB granularity.
 pub const WINDOW_GRANULE: u64 = 1 << 20;
-/// Prefetchable Base/Limit type nibble: 64-bit addressing.
-pub const PREF_TYPE_64: u16 = 0x1;
 
-/// PCIe capability register offsets relative to [`PCIE_CAP_AT`].
+/// The root port's policy for its PCI Express capability registers (offsets:
+/// [`crate::regs::pcie_cap::pcie`], re-exported here).
 pub mod pcie {
-    /// PCI Express Capabilities register (16-bit).
-    pub const CAPABILITIES: u16 = 0x02;
-    /// Device Capabilities.
-    pub const DEVICE_CAP: u16 = 0x04;
-    /// Device Control (16-bit).
-    pub const DEVICE_CONTROL: u16 = 0x08;
-    /// Link Capabilities (Port Number in bits 31:24).
-    pub const LINK_CAP: u16 = 0x0C;
-    /// Link Control (16-bit).
-    pub const LINK_CONTROL: u16 = 0x10;
-    /// Link Status (16-bit).
-    pub const LINK_STATUS: u16 = 0x12;
-    /// Root Control (16-bit).
-    pub const ROOT_CONTROL: u16 = 0x1C;
-    /// Link Capabilities 2.
-    pub const LINK_CAP2: u16 = 0x2C;
-    /// Link Control 2 (16-bit).
-    pub const LINK_CONTROL2: u16 = 0x30;
-    /// Length of a version-2 PCI Express capability.
-    pub const LENGTH: u16 = 0x3C;
+    pub use crate::regs::pcie_cap::pcie::*;
+
     /// Device Control bits the guest may change: error reporting enables, Relaxed
     /// Ordering, Max Payload Size, No Snoop, Max Read Request Size.
     pub const DEVICE_CONTROL_WRITABLE: u16 = 0x000F | 0x0010 | 0x00E0 | 0x0800 | 0x7000;
@@ -108,87 +56,6 @@ pub mod pcie {
     pub const ROOT_CONTROL_WRITABLE: u16 = 0x000F;
     /// Device Capabilities: Role-Based Error Reporting (bit 15), 128-byte max payload.
     pub const DEVICE_CAP_VALUE: u32 = 1 << 15;
-}
-
-/// Device/Port Type of a Root Port in the PCI Express Capabilities register.
-pub const PORT_TYPE_ROOT_PORT: u8 = 0x4;
-/// Version of the PCI Express capability structure.
-pub const PCIE_CAP_VERSION: u8 = 2;
-
-/// PCI Express Capabilities register.
-#[bitfield(u16)]
-#[derive(PartialEq, Eq)]
-pub struct PcieCapabilities {
-    /// Capability version (2).
-    #[bits(4)]
-    pub version: u8,
-    /// Device/Port Type (4 = Root Port).
-    #[bits(4)]
-    pub port_type: u8,
-    /// Slot Implemented.
-    pub slot_implemented: bool,
-    /// Interrupt Message Number.
-    #[bits(5)]
-    pub interrupt_message: u8,
-    #[bits(2)]
-    __: u8,
-}
-
-/// Link Capabilities register.
-#[bitfield(u32)]
-#[derive(PartialEq, Eq)]
-pub struct LinkCapabilities {
-    /// Max Link Speed (1 = 2.5 GT/s … 6 = 64 GT/s).
-    #[bits(4)]
-    pub max_speed: u8,
-    /// Maximum Link Width (lanes).
-    #[bits(6)]
-    pub max_width: u8,
-    /// ASPM Support.
-    #[bits(2)]
-    pub aspm: u8,
-    /// L0s exit latency.
-    #[bits(3)]
-    pub l0s_exit: u8,
-    /// L1 exit latency.
-    #[bits(3)]
-    pub l1_exit: u8,
-    /// Clock Power Management.
-    pub clock_pm: bool,
-    /// Surprise Down Error Reporting Capable.
-    pub surprise_down: bool,
-    /// Data Link Layer Link Active Reporting Capable.
-    pub dll_active_reporting: bool,
-    /// Link Bandwidth Notification Capability.
-    pub bw_notification: bool,
-    /// ASPM Optionality Compliance.
-    pub aspm_optionality: bool,
-    #[bits(1)]
-    __: u8,
-    /// Port Number: the CXL dport id, used in host-bridge decoder target lists.
-    pub port_number: u8,
-}
-
-/// Link Status register.
-#[bitfield(u16)]
-#[derive(PartialEq, Eq)]
-pub struct LinkStatus {
-    /// Current Link Speed.
-    #[bits(4)]
-    pub speed: u8,
-    /// Negotiated Link Width.
-    #[bits(6)]
-    pub width: u8,
-    #[bits(1)]
-    __: u8,
-    /// Link Training.
-    pub training: bool,
-    /// Slot Clock Configuration.
-    pub slot_clock: bool,
-    /// Data Link Layer Link Active.
-    pub dll_active: bool,
-    #[bits(2)]
-    __: u8,
 }
 
 /// A 4 KiB configuration space image with a write mask.

@@ -23,12 +23,15 @@ use std::sync::{Mutex, MutexGuard};
 use thiserror::Error;
 use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
+/// The Flex Bus Port DVSEC register type (defined in `regs::port_dvsec`), which
+/// [`RootPortConfig`] takes.
+pub use crate::regs::port_dvsec::FlexBusBits;
 pub use config::{AddrRange, BridgeWindows, LinkParams};
-pub use dvsec::FlexBusBits;
 
+use crate::regs::bridge::BAR1;
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::pci::{BAR0, COMMAND, COMMAND_MEMORY};
-use config::{BAR_LO_WRITABLE, BAR1, ConfigSpace, HeaderParams, WINDOW_GRANULE};
+use config::{BAR_LO_WRITABLE, ConfigSpace, HeaderParams, WINDOW_GRANULE};
 
 /// First address above the 32-bit space.
 const FOUR_GIB: u64 = 1 << 32;

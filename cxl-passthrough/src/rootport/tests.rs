@@ -4,14 +4,16 @@
 use proptest::prelude::*;
 
 use super::config::*;
-use super::dvsec::{self, FlexBusBits, GPF_AT, gpf};
+use super::dvsec::{self, GPF_AT};
 use super::*;
+use crate::regs::bridge::*;
 use crate::regs::component::CM_OFFSET;
 use crate::regs::dvsec::{
     CXL_VENDOR_ID, DVSEC_ID_FLEX_BUS, DVSEC_ID_PORT_EXTENSIONS, DVSEC_ID_PORT_GPF,
     DVSEC_ID_REGISTER_LOCATOR,
 };
 use crate::regs::pci::{CONFIG_SPACE_SIZE, find_dvsec};
+use crate::regs::port_dvsec::{FlexBusBits, gpf};
 use crate::regs::reglocator::{BLOCK_ID_COMPONENT, FIRST_ENTRY, RegisterBlock};
 
 const BAR: u64 = 0xE000_0000;

@@ -20,8 +20,8 @@ use crate::regs::dvsec::{
 };
 use crate::regs::hdm::{DecoderReg, join_lo_hi};
 use crate::regs::pci::{ExtCapError, find_dvsec};
-use crate::rootport::FlexBusBits;
-use crate::rootport::dvsec::flex_bus;
+use crate::regs::port_dvsec::FlexBusBits;
+use crate::regs::port_dvsec::flex_bus;
 
 /// Number of DVSEC ranges a CXL Device DVSEC describes.
 const DVSEC_RANGES: u16 = 2;
@@ -206,7 +206,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::sim::{SimConfig, SimDevice, Topology};
+    use crate::backend::sim::{BarLayout, SimConfig, SimDevice};
     use crate::plan::topology::IW_ONE_WAY;
     use crate::plan::{Window, WindowAllocator};
     use crate::runtime::probe::probe;
@@ -229,14 +229,14 @@ mod tests {
     fn configs() -> Vec<SimConfig> {
         let mut v = Vec::new();
         for rev in UapiRevision::ALL {
-            for topology in [Topology::End, Topology::Start, Topology::Middle] {
+            for bar_layout in [BarLayout::End, BarLayout::Start, BarLayout::Middle] {
                 for cache_capable in [true, false] {
                     // v4 binds only CXL.cache + CXL.mem devices (else plain vfio-pci).
                     if rev == UapiRevision::V4 && !cache_capable {
                         continue;
                     }
                     v.push(SimConfig {
-                        topology,
+                        bar_layout,
                         cache_capable,
                         ..SimConfig::new(rev)
                     });

@@ -30,7 +30,7 @@ pub struct ComponentBlock {
 
 /// The component BAR as the kernel exposes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BarLayout {
+pub struct ComponentBar {
     /// VFIO region index (= BAR index).
     pub index: u32,
     /// BAR size.
@@ -82,7 +82,7 @@ pub struct CxlLayout {
     /// Component block placement.
     pub component: ComponentBlock,
     /// Component BAR.
-    pub bar: BarLayout,
+    pub bar: ComponentBar,
     /// DPA region.
     pub dpa: DpaLayout,
     /// COMP_REGS region.
@@ -162,7 +162,7 @@ pub fn validate_layout_with_page_size(
         firmware_committed: cxl.firmware_committed,
         cache_capable: cxl.cache_capable,
         component,
-        bar: BarLayout {
+        bar: ComponentBar {
             index: bar.index,
             size: bar.size,
             file_offset: bar.offset,

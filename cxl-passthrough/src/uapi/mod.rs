@@ -17,7 +17,7 @@ pub use device::{
 };
 pub use error::{Answer, RegionRole, UapiError};
 pub use layout::{
-    BarLayout, CompRegsLayout, ComponentBlock, CxlLayout, DpaLayout, validate_layout,
+    CompRegsLayout, ComponentBar, ComponentBlock, CxlLayout, DpaLayout, validate_layout,
     validate_layout_with_page_size,
 };
 pub use region::{RegionFlags, RegionInfo, parse_region_info};

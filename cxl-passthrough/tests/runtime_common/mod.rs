@@ -11,7 +11,7 @@ pub mod armed;
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::KernelBackend;
-use cxl_passthrough::backend::sim::{OffsetLayout, SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, OffsetLayout, SimConfig, SimDevice};
 use cxl_passthrough::plan::{Window, WindowAllocator};
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::{CxlDevice, DeviceDesc};
@@ -28,14 +28,14 @@ pub const PAGE: u64 = 4096;
 
 /// Every revision.
 pub const REVISIONS: [UapiRevision; 3] = UapiRevision::ALL;
-/// Topologies A, B, C.
-pub const TOPOLOGIES: [Topology; 3] = [Topology::End, Topology::Start, Topology::Middle];
+/// BAR layouts A, B, C.
+pub const BAR_LAYOUTS: [BarLayout; 3] = [BarLayout::End, BarLayout::Start, BarLayout::Middle];
 
 /// A simulated device.
-pub fn sim(rev: UapiRevision, topology: Topology, layout: OffsetLayout) -> Arc<SimDevice> {
+pub fn sim(rev: UapiRevision, bar_layout: BarLayout, layout: OffsetLayout) -> Arc<SimDevice> {
     Arc::new(
         SimDevice::new(SimConfig {
-            topology,
+            bar_layout,
             offset_layout: layout,
             ..SimConfig::new(rev)
         })

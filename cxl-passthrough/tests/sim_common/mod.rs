@@ -3,20 +3,20 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use cxl_passthrough::backend::Backend;
-use cxl_passthrough::backend::sim::{Errno, SimConfig, SimDevice, Topology};
+use cxl_passthrough::backend::sim::{BarLayout, Errno, SimConfig, SimDevice};
 use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::{
     CapHeader, CxlCapV2, CxlCapV3, DEVICE_CAP_CXL, DeviceInfoHeader, RegionInfoHeader, SparseArea,
     le32, le64,
 };
 
-/// Topologies A, B, C.
-pub const TOPOLOGIES: [Topology; 3] = [Topology::End, Topology::Start, Topology::Middle];
+/// BAR layouts A, B, C.
+pub const BAR_LAYOUTS: [BarLayout; 3] = [BarLayout::End, BarLayout::Start, BarLayout::Middle];
 
-/// A device of `rev` with `topology`.
-pub fn device(rev: UapiRevision, topology: Topology) -> SimDevice {
+/// A device of `rev` with `bar_layout`.
+pub fn device(rev: UapiRevision, bar_layout: BarLayout) -> SimDevice {
     SimDevice::new(SimConfig {
-        topology,
+        bar_layout,
         ..SimConfig::new(rev)
     })
     .expect("sim device")

@@ -6,7 +6,7 @@ use cxl_passthrough::uapi::wire::*;
 
 /// BAR holding the component block in the fixtures.
 pub const BAR: u8 = 2;
-/// BAR size (topology C: block in the middle).
+/// BAR size (BAR layout C: block in the middle).
 pub const BAR_SIZE: u64 = 0x4_0000;
 /// Component block offset in the BAR.
 pub const COMP_OFF: u64 = 0x1_0000;
@@ -149,7 +149,7 @@ pub fn bar_answer(areas: &[SparseArea]) -> Vec<u8> {
     }
 }
 
-/// Topology C areas around the fixture block.
+/// BAR layout C areas around the fixture block.
 pub fn topo_c() -> Vec<SparseArea> {
     vec![
         SparseArea {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cxl_acpi::{
-    CfmwsWindow, Granularity, HostBridge, IntxRoute, MmioWindow, OemIds, Topology,
+    AcpiDescription, CfmwsWindow, Granularity, HostBridge, IntxRoute, MmioWindow, OemIds,
     WindowRestrictions,
 };
 
@@ -55,9 +55,9 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// QEMU's bios-tables-test CXL topology (`shared/testdata/qemu-acpi/README.md`), with
+/// QEMU's bios-tables-test CXL topology (the q35 CXL machine of its `CEDT.cxl`), with
 /// QEMU's OEM ids and its restriction value 0x0F, so our CEDT can be compared byte by byte.
-pub fn qemu_reference_topology() -> Topology {
+pub fn qemu_reference_topology() -> AcpiDescription {
     let bridge = |uid: u32, chbcr_base| HostBridge {
         uid,
         segment: 0,
@@ -76,7 +76,7 @@ pub fn qemu_reference_topology() -> Topology {
         restrictions: WindowRestrictions::from_bits(0x0F),
         qtg_id: 0,
     };
-    Topology {
+    AcpiDescription {
         host_bridges: vec![bridge(0xDE, 0x1_0000_0000), bridge(0x0C, 0x1_0001_0000)],
         windows: vec![
             window(0x1_1000_0000, vec![0x0C]),
@@ -93,8 +93,8 @@ pub fn qemu_reference_topology() -> Topology {
 /// Our passthrough topology: one host bridge (UID 7, segment 0, buses 0x80-0x81, both MMIO
 /// windows) with a CHBCR below 4 GiB and one 256 MiB Type-2 window, plus a second bridge
 /// and an interleaved window to exercise the multi-bridge encodings.
-pub fn passthrough_topology() -> Topology {
-    Topology {
+pub fn passthrough_topology() -> AcpiDescription {
+    AcpiDescription {
         host_bridges: vec![
             HostBridge {
                 uid: 7,

@@ -6,14 +6,16 @@ use thiserror::Error;
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::hdm::{HDM_GRANULE, HdmCapability};
 
-/// Where the 64 KiB component register block sits inside its BAR.
+/// BAR layout: where the 64 KiB component register block sits inside its BAR, and so
+/// which sparse (mappable) areas the BAR has around it. The concrete layout a kernel
+/// reports is a [`crate::uapi::ComponentBar`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Topology {
-    /// Topology A: block at the end of the BAR (one sparse area before it).
+pub enum BarLayout {
+    /// BAR layout A: block at the end of the BAR (one sparse area before it).
     End,
-    /// Topology B: block at offset 0 (one sparse area after it).
+    /// BAR layout B: block at offset 0 (one sparse area after it).
     Start,
-    /// Topology C: block in the middle (areas before and after it).
+    /// BAR layout C: block in the middle (areas before and after it).
     Middle,
     /// The BAR is exactly the block (no sparse capability). Requires a 64 KiB BAR.
     Whole,
@@ -39,10 +41,10 @@ pub struct SimConfig {
     /// Number of HDM decoders (1, or an even number up to 16; v3 requires 1).
     pub decoder_count: u32,
     /// Position of the component block in its BAR.
-    pub topology: Topology,
+    pub bar_layout: BarLayout,
     /// BAR index of the component register block (a 64-bit BAR, so 0..=4).
     pub component_bar: u8,
-    /// Size of the component BAR (power of two, large enough for the topology).
+    /// Size of the component BAR (power of two, large enough for the BAR layout).
     pub bar_size: u64,
     /// DVSEC Capability Cache_Capable (CXL.cache, HDM-DB).
     pub cache_capable: bool,
@@ -86,7 +88,7 @@ impl Default for SimConfig {
             revision: UapiRevision::V2,
             dpa_size: 512 << 20,
             decoder_count: 1,
-            topology: Topology::End,
+            bar_layout: BarLayout::End,
             component_bar: 2,
             bar_size: 256 << 10,
             cache_capable: true,
@@ -118,12 +120,12 @@ impl SimConfig {
         }
     }
 
-    /// Offset of the component block in its BAR for the configured topology.
+    /// Offset of the component block in its BAR for the configured BAR layout.
     pub fn component_offset(&self) -> u64 {
-        match self.topology {
-            Topology::End => self.bar_size.saturating_sub(COMPONENT_BLOCK_SIZE),
-            Topology::Start | Topology::Whole => 0,
-            Topology::Middle => {
+        match self.bar_layout {
+            BarLayout::End => self.bar_size.saturating_sub(COMPONENT_BLOCK_SIZE),
+            BarLayout::Start | BarLayout::Whole => 0,
+            BarLayout::Middle => {
                 (self.bar_size.saturating_sub(COMPONENT_BLOCK_SIZE) / 2)
                     & !(COMPONENT_BLOCK_SIZE - 1)
             }
@@ -156,13 +158,13 @@ impl SimConfig {
         {
             return bad("bar_size must be a power of two between 64 KiB and 1 TiB");
         }
-        let min = match self.topology {
-            Topology::Whole => COMPONENT_BLOCK_SIZE,
-            Topology::End | Topology::Start => 2 * COMPONENT_BLOCK_SIZE,
-            Topology::Middle => 4 * COMPONENT_BLOCK_SIZE,
+        let min = match self.bar_layout {
+            BarLayout::Whole => COMPONENT_BLOCK_SIZE,
+            BarLayout::End | BarLayout::Start => 2 * COMPONENT_BLOCK_SIZE,
+            BarLayout::Middle => 4 * COMPONENT_BLOCK_SIZE,
         };
-        if self.bar_size < min || (self.topology == Topology::Whole && self.bar_size != min) {
-            return bad("bar_size does not fit the topology");
+        if self.bar_size < min || (self.bar_layout == BarLayout::Whole && self.bar_size != min) {
+            return bad("bar_size does not fit the BAR layout");
         }
         if self.class_code > 0xFF_FFFF {
             return bad("class_code is 24 bits");

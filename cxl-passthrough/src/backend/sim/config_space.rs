@@ -11,26 +11,25 @@ use crate::regs::dvsec::{
     DvsecCapability, DvsecControl, DvsecHeader1, DvsecRangeSizeLo, off,
 };
 use crate::regs::hdm::split_lo_hi;
+use crate::regs::pci::CAP_ID_PCIE;
 use crate::regs::pci::{
     BAR0, CAPABILITY_POINTER, CLASS_REVISION, COMMAND, COMMAND_MEMORY, EXT_CAP_ID_DVSEC,
     ExtCapHeader, STATUS_CAP_LIST, VENDOR_ID,
 };
+use crate::regs::pcie_cap::pcie;
+use crate::regs::port_dvsec::{FlexBusBits, flex_bus};
 use crate::regs::reglocator::{BLOCK_ID_COMPONENT, RegisterBlock};
-use crate::rootport::FlexBusBits;
-use crate::rootport::dvsec::flex_bus;
 
-/// PCI capability ID of the PCI Express capability.
-const CAP_ID_PCIE: u8 = 0x10;
 /// Offset of Device Capabilities inside the PCIe capability.
-pub const PCIE_DEVCAP: u16 = 0x04;
+pub const PCIE_DEVCAP: u16 = pcie::DEVICE_CAP;
 /// Offset of Device Control inside the PCIe capability.
-pub const PCIE_DEVCTL: u16 = 0x08;
+pub const PCIE_DEVCTL: u16 = pcie::DEVICE_CONTROL;
 /// Device Capabilities: Function Level Reset capable.
 const DEVCAP_FLR: u32 = 1 << 28;
 /// Device Control: Initiate Function Level Reset (self-clearing).
-pub const DEVCTL_BCR_FLR: u16 = 1 << 15;
+pub const DEVCTL_BCR_FLR: u16 = crate::regs::pci::PCIE_DEVCTL_BCR_FLR;
 /// BAR type bits: 64-bit memory.
-const BAR_MEM64: u32 = 0b100;
+const BAR_MEM64: u32 = crate::regs::pci::BAR_TYPE_MEM64;
 /// Command register bits a driver may write (I/O, memory, master, parity, SERR, INTx off).
 const COMMAND_WMASK: u16 = 0x0547;
 

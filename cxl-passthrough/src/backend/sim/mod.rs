@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub use crate::sys::memfd::{Mapping, Prot};
-pub use config::{Errno, OffsetLayout, SimConfig, SimError, Topology};
+pub use config::{BarLayout, Errno, OffsetLayout, SimConfig, SimError};
 pub use config_override::ConfigOverride;
 pub use faults::{CapChainFault, Fault, InfoTarget, Op, Stats};
 pub use hdm::HdmRegs;

@@ -15,8 +15,8 @@ fn hb(uid: u32, bus: u8, chbcr_base: u64) -> HostBridge {
     }
 }
 
-fn good() -> Topology {
-    Topology {
+fn good() -> AcpiDescription {
+    AcpiDescription {
         host_bridges: vec![hb(7, 0x80, 0xfed0_0000), hb(9, 0x90, 0xfed1_0000)],
         windows: vec![
             CfmwsWindow::new(4 * GIB, GIB, vec![7]),
@@ -26,7 +26,7 @@ fn good() -> Topology {
     }
 }
 
-fn err(f: impl FnOnce(&mut Topology)) -> TopologyError {
+fn err(f: impl FnOnce(&mut AcpiDescription)) -> DescriptionError {
     let mut t = good();
     f(&mut t);
     t.validate().unwrap_err()
@@ -43,18 +43,21 @@ fn good_topology_validates() {
 
 #[test]
 fn host_bridge_errors() {
-    assert_eq!(err(|t| t.host_bridges.clear()), TopologyError::NoHostBridge);
+    assert_eq!(
+        err(|t| t.host_bridges.clear()),
+        DescriptionError::NoHostBridge
+    );
     assert_eq!(
         err(|t| t.host_bridges[1].uid = 7),
-        TopologyError::DuplicateUid(7)
+        DescriptionError::DuplicateUid(7)
     );
     assert!(matches!(
         err(|t| t.host_bridges[0].bus_end = 0x7f),
-        TopologyError::EmptyBusRange { uid: 7, .. }
+        DescriptionError::EmptyBusRange { uid: 7, .. }
     ));
     assert_eq!(
         err(|t| t.host_bridges[1].bus_start = 0x80),
-        TopologyError::BusOverlap {
+        DescriptionError::BusOverlap {
             segment: 0,
             a: 7,
             b: 9
@@ -68,7 +71,7 @@ fn host_bridge_errors() {
     for base in [0, 0xfed0_1000, 0xfed0_8000] {
         assert_eq!(
             err(|t| t.host_bridges[0].chbcr_base = base),
-            TopologyError::BadChbcrBase { uid: 7, base }
+            DescriptionError::BadChbcrBase { uid: 7, base }
         );
     }
     let w = |base, size| Some(MmioWindow { base, size });
@@ -82,13 +85,13 @@ fn host_bridge_errors() {
                 t.host_bridges[0].mmio32 = m32;
                 t.host_bridges[0].mmio64 = m64;
             }),
-            TopologyError::BadMmioWindow { uid: 7, .. }
+            DescriptionError::BadMmioWindow { uid: 7, .. }
         ));
     }
     let many = (0..257).map(|i| hb(i, 0, 0)).collect();
     assert!(matches!(
         err(|t| t.host_bridges = many),
-        TopologyError::TooManyHostBridges { count: 257, .. }
+        DescriptionError::TooManyHostBridges { count: 257, .. }
     ));
 }
 
@@ -97,20 +100,20 @@ fn window_errors() {
     for n in [0, 5, 17] {
         assert_eq!(
             err(|t| t.windows[0].targets = vec![7; n]),
-            TopologyError::InvalidWays { index: 0, count: n }
+            DescriptionError::InvalidWays { index: 0, count: n }
         );
     }
     assert_eq!(
         err(|t| t.windows[0].targets = vec![8]),
-        TopologyError::UnknownTarget { index: 0, uid: 8 }
+        DescriptionError::UnknownTarget { index: 0, uid: 8 }
     );
     assert_eq!(
         err(|t| t.windows[1].targets = vec![9, 9]),
-        TopologyError::DuplicateTarget { index: 1, uid: 9 }
+        DescriptionError::DuplicateTarget { index: 1, uid: 9 }
     );
     assert_eq!(
         err(|t| t.windows[0].base += 0x100_0000),
-        TopologyError::WindowBaseAlignment {
+        DescriptionError::WindowBaseAlignment {
             index: 0,
             base: 4 * GIB + 0x100_0000
         }
@@ -118,7 +121,7 @@ fn window_errors() {
     // 2 ways need a multiple of 512 MiB.
     assert_eq!(
         err(|t| t.windows[1].size = 768 << 20),
-        TopologyError::WindowSize {
+        DescriptionError::WindowSize {
             index: 1,
             size: 768 << 20,
             granule: 512 << 20
@@ -126,15 +129,15 @@ fn window_errors() {
     );
     assert!(matches!(
         err(|t| t.windows[0].size = 0),
-        TopologyError::WindowSize { index: 0, .. }
+        DescriptionError::WindowSize { index: 0, .. }
     ));
     assert!(matches!(
         err(|t| t.windows[0].base = !(WINDOW_GRANULE - 1)),
-        TopologyError::WindowWraps { index: 0, .. }
+        DescriptionError::WindowWraps { index: 0, .. }
     ));
     assert_eq!(
         err(|t| t.windows[0].restrictions = WindowRestrictions::from_bits(0x55)),
-        TopologyError::ReservedRestrictions {
+        DescriptionError::ReservedRestrictions {
             index: 0,
             bits: 0x55
         }
@@ -145,11 +148,11 @@ fn window_errors() {
 fn overlaps_are_rejected() {
     assert!(matches!(
         err(|t| t.windows[1].base = 4 * GIB),
-        TopologyError::Overlap { .. }
+        DescriptionError::Overlap { .. }
     ));
     assert!(matches!(
         err(|t| t.host_bridges[1].chbcr_base = 0xfed0_0000),
-        TopologyError::Overlap { .. }
+        DescriptionError::Overlap { .. }
     ));
     let e = err(|t| {
         t.host_bridges[0].mmio64 = Some(MmioWindow {
@@ -159,7 +162,7 @@ fn overlaps_are_rejected() {
     });
     assert_eq!(
         e,
-        TopologyError::Overlap {
+        DescriptionError::Overlap {
             a: "mmio64 window of host bridge UID 7".into(),
             b: "window 0".into()
         }
@@ -168,7 +171,7 @@ fn overlaps_are_rejected() {
 
 #[test]
 fn intx_routes_are_checked() {
-    use crate::topology::IntxRoute;
+    use crate::description::IntxRoute;
     let route = |device, pin| IntxRoute {
         device,
         pin,
@@ -181,7 +184,7 @@ fn intx_routes_are_checked() {
     ] {
         let mut b = hb(7, 0, 0xfe00_0000);
         b.intx_routes = routes;
-        let t = Topology {
+        let t = AcpiDescription {
             host_bridges: vec![b],
             windows: vec![CfmwsWindow::new(0x1_0000_0000, 0x1000_0000, vec![7])],
             ..Default::default()
@@ -189,7 +192,7 @@ fn intx_routes_are_checked() {
         assert!(
             matches!(
                 t.validate(),
-                Err(TopologyError::BadIntxRoute { uid: 7, .. })
+                Err(DescriptionError::BadIntxRoute { uid: 7, .. })
             ),
             "{:?}",
             t.validate()
@@ -197,7 +200,7 @@ fn intx_routes_are_checked() {
     }
     let mut b = hb(7, 0, 0xfe00_0000);
     b.intx_routes = vec![route(0, 0), route(0, 1), route(31, 3)];
-    let t = Topology {
+    let t = AcpiDescription {
         host_bridges: vec![b],
         windows: vec![CfmwsWindow::new(0x1_0000_0000, 0x1000_0000, vec![7])],
         ..Default::default()

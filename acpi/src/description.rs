@@ -3,7 +3,7 @@
 use acpi_tables::sdt::Sdt;
 use bitfield_struct::bitfield;
 
-use crate::error::TopologyError;
+use crate::error::DescriptionError;
 
 /// CHBCR (host bridge component register block) size for a CXL 2.0+ host bridge.
 pub const CHBCR_SIZE: u64 = 0x1_0000;
@@ -231,7 +231,7 @@ pub const SDT_HEADER_LEN: u32 = 36;
 
 /// The whole guest CXL description.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Topology {
+pub struct AcpiDescription {
     /// CXL host bridges, in CHBS / AML order.
     pub host_bridges: Vec<HostBridge>,
     /// Fixed memory windows, in CFMWS order.
@@ -247,15 +247,15 @@ struct Span {
     last: u64,
 }
 
-impl Topology {
+impl AcpiDescription {
     /// Checks everything Linux (or the ACPI encodings) would reject or misread.
-    pub fn validate(&self) -> Result<(), TopologyError> {
+    pub fn validate(&self) -> Result<(), DescriptionError> {
         let bridges = &self.host_bridges;
         if bridges.is_empty() {
-            return Err(TopologyError::NoHostBridge);
+            return Err(DescriptionError::NoHostBridge);
         }
         if bridges.len() > MAX_HOST_BRIDGES {
-            return Err(TopologyError::TooManyHostBridges {
+            return Err(DescriptionError::TooManyHostBridges {
                 count: bridges.len(),
                 max: MAX_HOST_BRIDGES,
             });
@@ -265,13 +265,13 @@ impl Topology {
             validate_bridge(hb, &mut spans)?;
             for other in &bridges[..i] {
                 if other.uid == hb.uid {
-                    return Err(TopologyError::DuplicateUid(hb.uid));
+                    return Err(DescriptionError::DuplicateUid(hb.uid));
                 }
                 if other.segment == hb.segment
                     && other.bus_start <= hb.bus_end
                     && hb.bus_start <= other.bus_end
                 {
-                    return Err(TopologyError::BusOverlap {
+                    return Err(DescriptionError::BusOverlap {
                         segment: hb.segment,
                         a: other.uid,
                         b: hb.uid,
@@ -292,7 +292,7 @@ impl Topology {
                 .iter()
                 .find(|b| a.first <= b.last && b.first <= a.last)
             {
-                return Err(TopologyError::Overlap {
+                return Err(DescriptionError::Overlap {
                     a: b.what.clone(),
                     b: a.what.clone(),
                 });
@@ -301,21 +301,21 @@ impl Topology {
         Ok(())
     }
 
-    fn validate_window(&self, index: usize, w: &CfmwsWindow) -> Result<(), TopologyError> {
+    fn validate_window(&self, index: usize, w: &CfmwsWindow) -> Result<(), DescriptionError> {
         let count = w.targets.len();
         if w.eniw().is_none() {
-            return Err(TopologyError::InvalidWays { index, count });
+            return Err(DescriptionError::InvalidWays { index, count });
         }
         for (i, &uid) in w.targets.iter().enumerate() {
             if !self.host_bridges.iter().any(|hb| hb.uid == uid) {
-                return Err(TopologyError::UnknownTarget { index, uid });
+                return Err(DescriptionError::UnknownTarget { index, uid });
             }
             if w.targets[..i].contains(&uid) {
-                return Err(TopologyError::DuplicateTarget { index, uid });
+                return Err(DescriptionError::DuplicateTarget { index, uid });
             }
         }
         if !w.base.is_multiple_of(WINDOW_GRANULE) {
-            return Err(TopologyError::WindowBaseAlignment {
+            return Err(DescriptionError::WindowBaseAlignment {
                 index,
                 base: w.base,
             });
@@ -323,21 +323,21 @@ impl Topology {
         // count <= 16, so this cannot overflow.
         let granule = WINDOW_GRANULE * count as u64;
         if w.size == 0 || !w.size.is_multiple_of(granule) {
-            return Err(TopologyError::WindowSize {
+            return Err(DescriptionError::WindowSize {
                 index,
                 size: w.size,
                 granule,
             });
         }
         if w.base.checked_add(w.size - 1).is_none() {
-            return Err(TopologyError::WindowWraps {
+            return Err(DescriptionError::WindowWraps {
                 index,
                 base: w.base,
                 size: w.size,
             });
         }
         if w.restrictions.reserved() != 0 {
-            return Err(TopologyError::ReservedRestrictions {
+            return Err(DescriptionError::ReservedRestrictions {
                 index,
                 bits: w.restrictions.into_bits(),
             });
@@ -351,10 +351,10 @@ const MAX_PCI_DEVICE: u8 = 31;
 /// Highest INTx pin (INTD).
 const MAX_INTX_PIN: u8 = 3;
 
-fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), TopologyError> {
+fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), DescriptionError> {
     let uid = hb.uid;
     if hb.bus_start > hb.bus_end {
-        return Err(TopologyError::EmptyBusRange {
+        return Err(DescriptionError::EmptyBusRange {
             uid,
             start: hb.bus_start,
             end: hb.bus_end,
@@ -365,7 +365,7 @@ fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), Topolog
             .iter()
             .any(|o| (o.device, o.pin) == (r.device, r.pin));
         if r.device > MAX_PCI_DEVICE || r.pin > MAX_INTX_PIN || dup {
-            return Err(TopologyError::BadIntxRoute {
+            return Err(DescriptionError::BadIntxRoute {
                 uid,
                 device: r.device,
                 pin: r.pin,
@@ -382,7 +382,7 @@ fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), Topolog
             });
         }
         _ => {
-            return Err(TopologyError::BadChbcrBase {
+            return Err(DescriptionError::BadChbcrBase {
                 uid,
                 base: hb.chbcr_base,
             });
@@ -400,7 +400,7 @@ fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), Topolog
                 last,
             }),
             _ => {
-                return Err(TopologyError::BadMmioWindow {
+                return Err(DescriptionError::BadMmioWindow {
                     uid,
                     kind,
                     base: win.base,
@@ -413,5 +413,5 @@ fn validate_bridge(hb: &HostBridge, spans: &mut Vec<Span>) -> Result<(), Topolog
 }
 
 #[cfg(test)]
-#[path = "topology_tests.rs"]
+#[path = "description_tests.rs"]
 mod tests;
