@@ -1,6 +1,7 @@
 //! `cxl-passthrough`: inspect a CXL Type-2 device (or the simulator) the way a VMM would.
 
 mod cli;
+mod demo;
 
 use clap::Parser;
 

@@ -33,14 +33,16 @@ fn probe_prints_a_backend_failure_once() {
         assert!(out.is_empty(), "{out}");
         assert_eq!(
             err,
-            format!("error: probing sim:{uapi}: VFIO_DEVICE_GET_INFO failed: {EIO}\n")
+            format!(
+                "error: sim:{uapi}: probing the CXL device: VFIO_DEVICE_GET_INFO failed: {EIO}\n"
+            )
         );
         assert_text_once(&err);
     }
     let (code, _, err) = run(&["probe", "--sim", "--sim-fault", "region-info"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.starts_with("error: probing sim:v2: VFIO_DEVICE_GET_REGION_INFO"),
+        err.starts_with("error: sim:v2: probing the CXL device: VFIO_DEVICE_GET_REGION_INFO"),
         "{err}"
     );
     assert_eq!(err.matches(EIO).count(), 1, "{err}");
@@ -65,7 +67,9 @@ fn acpi_prints_a_backend_failure_once() {
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         err,
-        format!("error: probing sim:v2 (device 0): VFIO_DEVICE_GET_INFO failed: {EIO}\n")
+        format!(
+            "error: sim:v2 (device 0): probing the CXL device: VFIO_DEVICE_GET_INFO failed: {EIO}\n"
+        )
     );
     assert!(!dir.exists(), "nothing is written on failure");
 }
@@ -91,7 +95,7 @@ fn demo_prints_a_probe_failure_once() {
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         error_line(&err),
-        format!("error: demo: dev0: probe: VFIO_DEVICE_GET_INFO failed: {EIO}")
+        format!("error: demo: dev0: probing the CXL device: VFIO_DEVICE_GET_INFO failed: {EIO}")
     );
     assert_text_once(error_line(&err));
 }

@@ -11,14 +11,10 @@ use chain_common::assert_chain_once;
 use cxl_passthrough::backend::BackendError;
 use cxl_passthrough::backend::kernel::OpenError;
 use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, SimError};
-use cxl_passthrough::demo::DemoError;
-use cxl_passthrough::demo::harness::HarnessError;
 use cxl_passthrough::errors::Chain;
 use cxl_passthrough::regs::component::find_hdm_block;
 use cxl_passthrough::regs::pci::find_dvsec;
 use cxl_passthrough::runtime::probe::{ProbeError, probe};
-use cxl_passthrough::runtime::topology::TopologyPlanError;
-use cxl_passthrough::sys::kvm::SlotError;
 use cxl_passthrough::uapi::RevisionChoice;
 use cxl_passthrough::uapi::UapiRevision;
 
@@ -50,27 +46,6 @@ fn probe_errors_from_the_backend_print_once() {
         let text = assert_chain_once(&e);
         assert_eq!(text.matches(EIO).count(), 1, "{text}");
     }
-}
-
-#[test]
-fn demo_errors_print_the_probe_chain_once() {
-    let source = faulted_probe(UapiRevision::V2, Op::DeviceInfo);
-    let e = DemoError::Probe {
-        name: "dev0".into(),
-        source,
-    };
-    assert_eq!(
-        assert_chain_once(&e),
-        format!("dev0: probe: VFIO_DEVICE_GET_INFO failed: {EIO}")
-    );
-    let e = DemoError::Topology {
-        name: "dev1".into(),
-        source: TopologyPlanError::ConfigRead(BackendError::errno("config read", libc::EIO)),
-    };
-    assert_eq!(
-        assert_chain_once(&e),
-        format!("dev1: topology: config space read: config read failed: {EIO}")
-    );
 }
 
 #[test]
@@ -114,24 +89,7 @@ fn register_walk_errors_print_the_read_error_once() {
 }
 
 #[test]
-fn kvm_and_simulator_errors_print_the_os_error_once() {
-    let e = SlotError::Kvm {
-        slot: 3,
-        source: kvm_ioctls::Error::new(libc::EINVAL),
-    };
-    let text = assert_chain_once(&e);
-    assert!(
-        text.starts_with("KVM_SET_USER_MEMORY_REGION slot 3"),
-        "{text}"
-    );
-    let e = HarnessError::Slot(e);
-    assert_chain_once(&e);
-    let e = HarnessError::Kvm {
-        op: "KVM_CREATE_VCPU",
-        source: kvm_ioctls::Error::new(libc::EINVAL),
-    };
-    let text = assert_chain_once(&e);
-    assert!(text.starts_with("KVM_CREATE_VCPU failed: "), "{text}");
+fn simulator_errors_print_the_os_error_once() {
     let e = SimError::Io(io::Error::from_raw_os_error(libc::ENOMEM));
     let text = assert_chain_once(&e);
     assert!(text.starts_with("simulator backing memory: "), "{text}");

@@ -7,8 +7,10 @@ use std::io;
 use std::path::Path;
 
 use cxl_passthrough::backend::kernel::KernelBackend;
+use cxl_passthrough::backend::kernel::syscall::{
+    VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO,
+};
 use cxl_passthrough::backend::{Backend, BackendError};
-use cxl_passthrough::sys::vfio::{VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO};
 use cxl_passthrough::uapi::wire::{self, RegionInfoHeader};
 use kernel_support::{FakeSys, Kind, Req, kernel_info_answer, kernel_offset, region_info};
 

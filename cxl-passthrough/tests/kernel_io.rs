@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use cxl_passthrough::backend::kernel::KernelBackend;
+use cxl_passthrough::backend::kernel::syscall::VFIO_DEVICE_RESET;
 use cxl_passthrough::backend::{Backend, BackendError, ResetKind};
-use cxl_passthrough::sys::vfio::VFIO_DEVICE_RESET;
 use kernel_support::{FakeSys, Kind, Req};
 
 fn backend(

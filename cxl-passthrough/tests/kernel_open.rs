@@ -7,10 +7,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use cxl_passthrough::backend::BackendError;
+use cxl_passthrough::backend::kernel::syscall as sv;
 use cxl_passthrough::backend::kernel::{
     DeviceLocator, HostPaths, IommuCtx, KernelBackend, OpenError, OpenPlan, locate,
 };
-use cxl_passthrough::sys::vfio as sv;
 use kernel_support::{BDF, FakeSys, GROUP_DEVICE, Kind, Req, TempTree, Tree, fake_tree};
 
 /// Knobs of the fake kernel.

@@ -7,10 +7,10 @@ mod sim_common;
 use std::os::fd::AsRawFd;
 
 use cxl_passthrough::backend::Backend;
+use cxl_passthrough::backend::sim::Mapping;
 use cxl_passthrough::backend::sim::{
     BarLayout, OffsetLayout, Prot, SimConfig, SimDevice, SimError,
 };
-use cxl_passthrough::sys::memfd::Mapping;
 use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::uapi::wire::*;
 use sim_common::*;

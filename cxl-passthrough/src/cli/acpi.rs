@@ -6,17 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cxl_acpi::{
-    AcpiDescription, CfmwsWindow, HostBridge, MmioWindow, OemIds, build_cedt, build_ssdt,
-};
+use cxl_acpi::{HostBridge, MmioWindow};
 use serde::Serialize;
 
-use cxl_passthrough::plan::WindowAllocator;
-use cxl_passthrough::runtime::probe::probe;
+use cxl_passthrough::vmm::Platform;
 
 use super::MAX_COUNT;
 use super::device::DeviceOpts;
-use super::probe::{DEFAULT_WINDOW_BASE, page_size};
+use super::probe::{DEFAULT_WINDOW_BASE, WINDOW_AREA, page_size};
 use super::size::{parse_nonzero_size, parse_number, parse_size, parse_window_base};
 
 /// Options of `acpi`.
@@ -76,22 +73,18 @@ struct BridgeJson {
     window_size: u64,
 }
 
-/// Builds the topology for the planned devices.
-fn topology(args: &AcpiArgs) -> Result<(AcpiDescription, Vec<BridgeJson>)> {
-    let mut windows = WindowAllocator::new(args.window_base, 1 << 40).context("window range")?;
-    let mut topo = AcpiDescription {
-        host_bridges: Vec::new(),
-        windows: Vec::new(),
-        oem: OemIds::default(),
-    };
+/// Plans the devices (probe, window; nothing is written to them) and describes one host
+/// bridge and CFMWS window per device.
+fn plan(args: &AcpiArgs) -> Result<(Platform, Vec<BridgeJson>)> {
+    let mut platform =
+        Platform::new(args.window_base, WINDOW_AREA, page_size()).context("window range")?;
     let mut json = Vec::new();
     for i in 0..args.count {
         let (backend, source) = args.device.open()?;
-        let desc = probe(backend.as_ref(), args.device.revision_choice(), page_size())
-            .with_context(|| format!("probing {source} (device {i})"))?;
-        let w = windows
-            .allocate(desc.dpa.size)
-            .context("planning a CFMWS window")?;
+        let dev = platform
+            .plan_device(backend, args.device.revision_choice())
+            .with_context(|| format!("{source} (device {i})"))?;
+        let w = dev.window();
         let uid = args.uid.checked_add(u32::from(i)).context("UID overflow")?;
         let segment = args.segment.checked_add(i).context("segment overflow")?;
         let chbcr_base = u64::from(i)
@@ -102,23 +95,23 @@ fn topology(args: &AcpiArgs) -> Result<(AcpiDescription, Vec<BridgeJson>)> {
             .checked_mul(args.mmio64_size)
             .and_then(|o| args.mmio64_base.checked_add(o))
             .context("--mmio64-base + --mmio64-size per device overflows 64 bits")?;
-        let mmio64 = Some(MmioWindow {
-            base: mmio64_base,
-            size: args.mmio64_size,
-        });
-        topo.host_bridges.push(HostBridge {
+        let bridge = HostBridge {
             uid,
             segment,
             bus_start: args.bus_start,
             bus_end: args.bus_end,
             chbcr_base,
             mmio32: None,
-            mmio64,
+            mmio64: Some(MmioWindow {
+                base: mmio64_base,
+                size: args.mmio64_size,
+            }),
             // No INTx routing: the VMM that owns the GSIs adds `_PRT` routes.
             intx_routes: Vec::new(),
-        });
-        topo.windows
-            .push(CfmwsWindow::new(w.base, w.size, vec![uid]));
+        };
+        platform
+            .describe_host_bridge(bridge, w)
+            .context("the planned ACPI topology is invalid")?;
         json.push(BridgeJson {
             uid,
             segment,
@@ -129,16 +122,20 @@ fn topology(args: &AcpiArgs) -> Result<(AcpiDescription, Vec<BridgeJson>)> {
             window_size: w.size,
         });
     }
-    topo.validate()
-        .context("the planned ACPI topology is invalid")?;
-    Ok((topo, json))
+    Ok((platform, json))
 }
 
 /// Runs `acpi`.
 pub fn run(args: &AcpiArgs) -> Result<()> {
-    let (topo, bridges) = topology(args)?;
-    let cedt = build_cedt(&topo).context("building the CEDT")?;
-    let ssdt = build_ssdt(&topo).context("building the SSDT")?;
+    let (platform, bridges) = plan(args)?;
+    let cedt = platform
+        .cedt()
+        .context("building the CEDT")?
+        .context("no CXL host bridge")?;
+    let ssdt = platform
+        .ssdt()
+        .context("building the SSDT")?
+        .context("no CXL host bridge")?;
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let written = Written {
         cedt: args.out.join("cedt.dat"),

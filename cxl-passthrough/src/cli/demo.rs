@@ -5,8 +5,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use cxl_passthrough::demo::memory::{MEMINFO, demo_memory_need, mem_available};
-use cxl_passthrough::demo::{DemoDevice, DemoOptions, RunOptions, run, unsupported_arch};
+use crate::demo::memory::{MEMINFO, demo_memory_need, mem_available};
+use crate::demo::{DemoDevice, DemoOptions, RunOptions, run, unsupported_arch};
 
 use super::MAX_COUNT;
 use super::device::DeviceOpts;

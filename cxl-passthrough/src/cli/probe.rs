@@ -4,10 +4,8 @@
 use anyhow::{Context, Result};
 use clap::Args;
 
-use cxl_passthrough::plan::WindowAllocator;
-use cxl_passthrough::runtime::CxlDevice;
-use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::report::ProbeReport;
+use cxl_passthrough::vmm::Platform;
 
 use super::device::DeviceOpts;
 use super::size::parse_window_base;
@@ -30,6 +28,9 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
+/// Size of the guest-physical range the CFMWS windows come from.
+pub const WINDOW_AREA: u64 = 1 << 40;
+
 /// Host page size.
 pub fn page_size() -> u64 {
     4096
@@ -38,14 +39,11 @@ pub fn page_size() -> u64 {
 /// Runs `probe`.
 pub fn run(args: &ProbeArgs) -> Result<()> {
     let (backend, source) = args.device.open()?;
-    let desc = probe(backend.as_ref(), args.device.revision_choice(), page_size())
-        .with_context(|| format!("probing {source}"))?;
-    let mut windows = WindowAllocator::new(args.window_base, 1 << 40).context("window range")?;
-    let window = windows
-        .allocate(desc.dpa.size)
-        .context("planning the CFMWS window")?;
-    let dev = CxlDevice::new(backend, desc, window, page_size()).context("planning the device")?;
-    let decoder0 = dev.boot().context("boot-time HDM decoder lock")?;
+    let mut platform =
+        Platform::new(args.window_base, WINDOW_AREA, page_size()).context("window range")?;
+    let (dev, decoder0) = platform
+        .boot_device(backend, args.device.revision_choice())
+        .with_context(|| source.clone())?;
     let report = ProbeReport::new(source, &dev, decoder0);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

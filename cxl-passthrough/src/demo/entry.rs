@@ -1,15 +1,15 @@
 //! The demo's entry point for the CLI: devices in, report out, a progress line per phase
 //! on stderr.
 
-#[cfg(feature = "sim")]
+#[cfg(test)]
 use std::sync::Arc;
 
 use super::report::DemoReport;
 use super::scenario::{DemoDevice, DemoError, DemoOptions, run_devices};
-#[cfg(feature = "sim")]
-use crate::backend::sim::{SimConfig, SimDevice};
-#[cfg(feature = "sim")]
-use crate::errors::Chain;
+#[cfg(test)]
+use cxl_passthrough::backend::sim::{SimConfig, SimDevice};
+#[cfg(test)]
+use cxl_passthrough::errors::Chain;
 
 /// What `cxl-passthrough demo` runs.
 pub struct RunOptions {
@@ -33,7 +33,7 @@ pub fn run(opts: RunOptions) -> Result<DemoReport, DemoError> {
 }
 
 /// `count` simulated devices configured as `cfg`, named `dev0`, `dev1`, ...
-#[cfg(feature = "sim")]
+#[cfg(test)]
 pub fn sim_devices(count: usize, cfg: &SimConfig) -> Result<Vec<DemoDevice>, DemoError> {
     (0..count)
         .map(|i| {

@@ -14,7 +14,7 @@ use iced_x86::IcedError;
 use iced_x86::code_asm::*;
 
 use super::layout::{CODE_GPA, CODE_MAX, RESULTS_GPA, RESULTS_SIZE, SAMPLES_GPA, SAMPLES_SIZE};
-use crate::regs::hdm::{DecoderCtrl, DecoderReg, HDM_LO_RESERVED_MASK};
+use cxl_passthrough::regs::hdm::{DecoderCtrl, DecoderReg, HDM_LO_RESERVED_MASK};
 
 /// I/O port a [`Step::Checkpoint`] writes its id to.
 pub const CHECKPOINT_PORT: u16 = 0xE8;
@@ -142,6 +142,7 @@ pub struct GuestProgram {
 
 impl GuestProgram {
     /// GPA of the [`DONE_MAGIC`] qword.
+    #[cfg(test)]
     pub fn done_gpa(&self) -> u64 {
         results_gpa(self.steps.len())
     }

@@ -21,9 +21,9 @@ use vm_device::device_manager::{IoManager, MmioManager};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap, GuestRegionMmap, MmapRegion};
 
 use super::guest::{CHECKPOINT_PORT, DONE_PORT, GuestProgram, Record, decode_results};
+use super::kvm::{SlotError, SlotTable};
 use super::layout::{CODE_GPA, LayoutError, RESULTS_GPA, RESULTS_SIZE, identity_tables};
-use crate::runtime::{HookError, MemoryHooks};
-use crate::sys::kvm::{SlotError, SlotTable};
+use cxl_passthrough::runtime::{HookError, MemoryHooks};
 
 /// Exit label for MMIO exits outside every registered region.
 pub const UNMAPPED: &str = "unmapped";
@@ -247,11 +247,6 @@ impl Harness {
             mapping,
         })?;
         Ok(h)
-    }
-
-    /// Guest RAM.
-    pub fn ram(&self) -> &GuestMemoryMmap {
-        &self.ram
     }
 
     fn claim(&mut self, label: &str, gpa: u64, size: u64) -> Result<Range<u64>, HarnessError> {

@@ -18,6 +18,8 @@
 pub mod entry;
 pub mod guest;
 pub mod harness;
+#[allow(unsafe_code)]
+mod kvm;
 pub mod layout;
 pub mod memcheck;
 pub mod memory;
@@ -26,11 +28,10 @@ pub mod scenario;
 pub mod stubs;
 mod verify;
 
-#[cfg(feature = "sim")]
+#[cfg(test)]
 pub use entry::sim_devices;
 pub use entry::{RunOptions, run};
-pub use report::DemoReport;
-pub use scenario::{DemoDevice, DemoError, DemoOptions, run_devices};
+pub use scenario::{DemoDevice, DemoOptions};
 
 /// Why the demo's VM cannot run in this build: `None` on x86-64; on any other
 /// architecture, a sentence saying that the demo needs an x86-64 KVM host.
@@ -47,7 +48,10 @@ pub fn unsupported_arch() -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod arch_tests {
     use super::*;
 
     #[test]

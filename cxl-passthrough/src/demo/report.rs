@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::plan::Window;
-use crate::runtime::report::Decoder0Report;
+use cxl_passthrough::plan::Window;
+use cxl_passthrough::runtime::report::Decoder0Report;
 
 /// Outcome of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cxl_acpi::{Chbcr, ChbcrConfig, ChbcrError, chbcr};
+use cxl_acpi::{Chbcr, HostBridge, chbcr};
 use vm_memory::MmapRegion;
 
 use super::guest::{GuestError, Step, assemble};
@@ -18,15 +18,15 @@ use super::memcheck::{PatternCheck, verify_all, write_sparse, write_u64};
 use super::report::{Check, DemoReport, ResetReport, Verdict};
 use super::stubs::NoopDevice;
 use super::verify::{ResetSeen, device_checks};
-use crate::backend::{Backend, ResetKind};
-use crate::errors::Chain;
-use crate::plan::{MappedArea, WindowAllocator, WindowError};
-use crate::regs::hdm::DecoderReg;
-use crate::runtime::bar_forward::{BarForward, ForwardedRange};
-use crate::runtime::probe::{ProbeError, probe};
-use crate::runtime::topology::{TopologyPlanError, plan_device_topology};
-use crate::runtime::{CxlDevice, DecoderState, DeviceError, HookError, MemoryHooks};
-use crate::uapi::RevisionChoice;
+use cxl_passthrough::backend::{Backend, ResetKind};
+use cxl_passthrough::errors::Chain;
+use cxl_passthrough::plan::MappedArea;
+use cxl_passthrough::regs::hdm::DecoderReg;
+use cxl_passthrough::runtime::{CxlDevice, DecoderState, HookError, MemoryHooks};
+use cxl_passthrough::vmm::{
+    MmioHandler, MmioPart, MmioRegistry, Platform, RevisionChoice, SECONDARY_BUS, VmmError,
+    register_component_bar,
+};
 
 /// Checkpoint id at which the host resets device 0.
 pub const RESET_CHECKPOINT: u8 = 1;
@@ -84,45 +84,14 @@ pub enum DemoError {
     /// No device given.
     #[error("no device to run the demo with")]
     NoDevices,
-    /// Probing a device failed.
-    #[error("{name}: probe")]
-    Probe {
-        /// Device.
-        name: String,
-        /// Error.
-        source: ProbeError,
-    },
-    /// No window could be placed.
-    #[error("{name}: window")]
-    Window {
-        /// Device.
-        name: String,
-        /// Error.
-        source: WindowError,
-    },
-    /// Device setup failed.
+    /// Setting a device up (probe, window, boot-time lock, mappings, host bridge,
+    /// MMIO registration) failed.
     #[error("{name}")]
-    Device {
+    Setup {
         /// Device.
         name: String,
         /// Error.
-        source: DeviceError,
-    },
-    /// The host bridge model refused the decoder.
-    #[error("{name}: CHBCR")]
-    Chbcr {
-        /// Device.
-        name: String,
-        /// Error.
-        source: ChbcrError,
-    },
-    /// The device, its locked decoder and the host bridge do not form a valid topology.
-    #[error("{name}: topology")]
-    Topology {
-        /// Device.
-        name: String,
-        /// Error.
-        source: TopologyPlanError,
+        source: VmmError,
     },
     /// The device does not fit the demo's guest layout.
     #[error("{name}: {why}")]
@@ -139,6 +108,7 @@ pub enum DemoError {
     #[error(transparent)]
     Guest(#[from] GuestError),
     /// Backend factory failed (the device could not be opened or created).
+    #[cfg(test)]
     #[error("{0}")]
     Open(String),
 }
@@ -150,6 +120,7 @@ pub(super) struct Prepared {
     pub(super) sparse: Vec<(MappedArea, Arc<MmapRegion>)>,
     pub(super) bar_gpa: u64,
     pub(super) chbcr_gpa: u64,
+    pub(super) chbcr: Arc<Mutex<Chbcr>>,
     pub(super) decoder: DecoderState,
     pub(super) host_seed: u64,
     pub(super) guest_seed: u64,
@@ -180,41 +151,25 @@ pub(super) struct DevSteps {
     pub(super) after_reset: Option<(usize, usize)>,
 }
 
-fn prepare(
-    i: usize,
-    d: DemoDevice,
-    alloc: &mut WindowAllocator,
-    opts: &DemoOptions,
-) -> Result<Prepared, DemoError> {
+fn prepare(i: usize, d: DemoDevice, platform: &mut Platform) -> Result<Prepared, DemoError> {
     let name = d.name;
-    let desc =
-        probe(d.backend.as_ref(), RevisionChoice::Auto, opts.page_size).map_err(|source| {
-            DemoError::Probe {
-                name: name.clone(),
-                source,
-            }
-        })?;
-    let window = alloc
-        .allocate(desc.dpa.size)
-        .map_err(|source| DemoError::Window {
-            name: name.clone(),
-            source,
-        })?;
-    if desc.bar.size > BAR_STRIDE {
+    let setup_err = |source| DemoError::Setup {
+        name: name.clone(),
+        source,
+    };
+    let (dev, decoder) = platform
+        .boot_device(d.backend, RevisionChoice::Auto)
+        .map_err(setup_err)?;
+    if dev.desc().bar.size > BAR_STRIDE {
         return Err(DemoError::Layout {
             name,
             why: format!(
                 "component BAR of {:#x} bytes is larger than the demo's {BAR_STRIDE:#x}",
-                desc.bar.size
+                dev.desc().bar.size
             ),
         });
     }
-    let dev_err = |source| DemoError::Device {
-        name: name.clone(),
-        source,
-    };
-    let dev = CxlDevice::new(d.backend, desc, window, opts.page_size).map_err(dev_err)?;
-    let decoder = dev.boot().map_err(dev_err)?;
+    let dev_err = |source| setup_err(VmmError::Device(source));
     let dpa = Arc::new(dev.map_dpa().map_err(dev_err)?);
     let sparse = dev
         .map_sparse()
@@ -223,36 +178,72 @@ fn prepare(
         .map(|(a, m)| (a, Arc::new(m)))
         .collect();
     let n = i as u64;
+    let chbcr_gpa = CHBCR_GPA + n * Chbcr::SIZE;
+    let chbcr = host_bridge(platform, &dev, i, chbcr_gpa).map_err(setup_err)?;
     Ok(Prepared {
         name,
         dev,
         dpa,
         sparse,
         bar_gpa: bar_gpa(n),
-        chbcr_gpa: CHBCR_GPA + n * Chbcr::SIZE,
+        chbcr_gpa,
+        chbcr: Arc::new(Mutex::new(chbcr)),
         decoder,
         host_seed: 0x4057_0000_0000_0000 | n << 32,
         guest_seed: 0x6E57_0000_0000_0000 | n << 32,
     })
 }
 
-/// Port Number the demo's host-bridge decoder targets (the demo has no PCI hierarchy, so
-/// no root port answers it; the value is what a VMM's root port would report).
-const DEMO_ROOT_PORT: u8 = 1;
-
-fn chbcr_for(p: &Prepared) -> Result<Chbcr, DemoError> {
-    let topology_err = |source| DemoError::Topology {
-        name: p.name.clone(),
-        source,
+/// The host bridge of device `i` (segment `i + 1`, its own CFMWS window): checks the
+/// topology below the root port a VMM would emulate (the demo has no PCI hierarchy, so
+/// no root port answers the host-bridge decoder's target) and builds the CHBCR.
+fn host_bridge(
+    platform: &mut Platform,
+    dev: &CxlDevice,
+    i: usize,
+    chbcr_gpa: u64,
+) -> Result<Chbcr, VmmError> {
+    let plan = Platform::plan_topology(dev)?;
+    let n = u16::try_from(i + 1).unwrap_or(u16::MAX);
+    let bridge = HostBridge {
+        uid: u32::from(n),
+        segment: n,
+        bus_start: 0,
+        bus_end: SECONDARY_BUS,
+        chbcr_base: chbcr_gpa,
+        mmio32: None,
+        mmio64: None,
+        intx_routes: Vec::new(),
     };
-    let plan = plan_device_topology(&p.dev, DEMO_ROOT_PORT, &[]).map_err(topology_err)?;
-    let decoder = plan
-        .chbcr_decoder()
-        .map_err(|e| topology_err(TopologyPlanError::Topology(e)))?;
-    Chbcr::new(ChbcrConfig::Committed(decoder)).map_err(|source| DemoError::Chbcr {
-        name: p.name.clone(),
-        source,
-    })
+    platform.add_host_bridge(bridge, &plan)
+}
+
+/// The harness as the facade's MMIO bus for one device (labels `<device>.<part>`).
+struct DeviceMmio<'h> {
+    h: &'h mut Harness,
+    p: &'h Prepared,
+}
+
+impl MmioRegistry for DeviceMmio<'_> {
+    type Error = HarnessError;
+    fn register(
+        &mut self,
+        part: MmioPart,
+        gpa: u64,
+        size: u64,
+        handler: MmioHandler,
+    ) -> Result<(), HarnessError> {
+        let label = match part {
+            MmioPart::ComponentRegisters => self.p.label("comp-regs"),
+            MmioPart::ForwardedBar(k) => self.p.label(&format!("bar-trapped{k}")),
+        };
+        self.h.add_mmio(MmioRegion {
+            label,
+            gpa,
+            size,
+            device: handler,
+        })
+    }
 }
 
 fn attach(h: &mut Harness, p: &Prepared) -> Result<(), DemoError> {
@@ -268,31 +259,17 @@ fn attach(h: &mut Harness, p: &Prepared) -> Result<(), DemoError> {
             mapping: m.clone(),
         })?;
     }
-    let plan = p.dev.bar_plan();
-    h.add_mmio(MmioRegion {
-        label: p.label("comp-regs"),
-        gpa: p.bar_gpa + plan.overlay.start,
-        size: plan.overlay.end - plan.overlay.start,
-        device: p.dev.overlay(),
+    register_component_bar(&p.dev, p.bar_gpa, &mut DeviceMmio { h, p }).map_err(|source| {
+        DemoError::Setup {
+            name: p.name.clone(),
+            source,
+        }
     })?;
-    let fwd = Arc::new(BarForward::new(
-        p.dev.backend().clone(),
-        p.dev.desc().bar.file_offset,
-        plan.clone(),
-    ));
-    for (k, r) in plan.forwarded.iter().enumerate() {
-        h.add_mmio(MmioRegion {
-            label: p.label(&format!("bar-trapped{k}")),
-            gpa: p.bar_gpa + r.start,
-            size: r.end - r.start,
-            device: Arc::new(ForwardedRange::new(fwd.clone(), r.start)),
-        })?;
-    }
     h.add_mmio(MmioRegion {
         label: p.label("chbcr"),
         gpa: p.chbcr_gpa,
         size: Chbcr::SIZE,
-        device: Arc::new(Mutex::new(chbcr_for(p)?)),
+        device: p.chbcr.clone(),
     })?;
     Ok(())
 }
@@ -386,7 +363,7 @@ fn program(devs: &[Prepared], opts: &DemoOptions) -> (Vec<Step>, Vec<DevSteps>) 
 struct ResetHooks<'s, 'a> {
     ctl: &'s mut SlotControl<'a>,
     labels: Vec<String>,
-    overlay: Arc<crate::runtime::Overlay>,
+    overlay: Arc<cxl_passthrough::runtime::Overlay>,
     fenced: bool,
     unmapped: bool,
 }
@@ -420,10 +397,12 @@ pub fn run_devices(
         trap_accesses: opts.trap_accesses.max(1),
         ..opts.clone()
     };
-    let mut alloc =
-        WindowAllocator::new(WINDOWS_GPA, WINDOWS_LEN).map_err(|source| DemoError::Window {
-            name: "demo".into(),
-            source,
+    let mut platform =
+        Platform::new(WINDOWS_GPA, WINDOWS_LEN, opts.page_size).map_err(|source| {
+            DemoError::Setup {
+                name: "demo".into(),
+                source,
+            }
         })?;
     let mut devs = Vec::new();
     for (i, d) in devices.into_iter().enumerate() {
@@ -431,7 +410,7 @@ pub fn run_devices(
             "[probe+lock] {}: probing, planning, locking HDM decoder 0",
             d.name
         ));
-        let p = prepare(i, d, &mut alloc, &opts)?;
+        let p = prepare(i, d, &mut platform)?;
         progress(&format!(
             "[probe+lock] {}: decoder 0 locked at {:#x}+{:#x}",
             p.name, p.decoder.base, p.decoder.size

@@ -1,7 +1,9 @@
 //! Small MMIO devices: the no-op baseline the trapped-access cost is compared with, and
 //! a fixed register file used as a stand-in device in tests.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
+#[cfg(test)]
 use std::sync::Mutex;
 
 use vm_device::DeviceMmio;
@@ -21,11 +23,13 @@ impl DeviceMmio for NoopDevice {
 /// Dword registers with fixed values; reads of anything else are all-ones, writes are
 /// recorded and otherwise ignored.
 #[derive(Debug, Default)]
+#[cfg(test)]
 pub struct FixedRegs {
     regs: BTreeMap<u64, u32>,
     writes: Mutex<Vec<(u64, Vec<u8>)>>,
 }
 
+#[cfg(test)]
 impl FixedRegs {
     /// Registers `(offset, value)`.
     pub fn new(regs: impl IntoIterator<Item = (u64, u32)>) -> Self {
@@ -44,6 +48,7 @@ impl FixedRegs {
     }
 }
 
+#[cfg(test)]
 impl DeviceMmio for FixedRegs {
     fn mmio_read(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
         let aligned = offset & !3;

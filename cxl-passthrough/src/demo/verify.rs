@@ -6,7 +6,7 @@ use super::harness::RunOutcome;
 use super::memcheck::{PatternCheck, read_u64, verify_all};
 use super::report::{BandwidthReport, Check, DeviceReport, ResetReport, TrapReport};
 use super::scenario::{DemoOptions, DevSteps, Prepared};
-use crate::errors::Chain;
+use cxl_passthrough::errors::Chain;
 
 /// Below this window/RAM bandwidth ratio the window cannot be directly mapped memory: a
 /// window that trapped or copied runs orders of magnitude slower (< 0.01). The floor is

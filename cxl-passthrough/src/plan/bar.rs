@@ -11,7 +11,8 @@ use std::ops::Range;
 use thiserror::Error;
 
 /// A directly mapped part of the BAR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MappedArea {
     /// Offset inside the BAR (page aligned).
     pub offset: u64,

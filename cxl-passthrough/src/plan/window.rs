@@ -6,7 +6,8 @@ use thiserror::Error;
 pub const CFMWS_ALIGN: u64 = 256 << 20;
 
 /// A guest-physical window reserved for one device's memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Window {
     /// Guest physical base (256 MiB aligned).
     pub base: u64,

@@ -1,11 +1,10 @@
 //! The validated description of one device, as the probe produces it.
 
-use serde::Serialize;
-
 use crate::uapi::UapiRevision;
 
 /// A VFIO region the runtime uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RegionDesc {
     /// Region index.
     pub index: u32,
@@ -18,7 +17,8 @@ pub struct RegionDesc {
 }
 
 /// Where the component register block lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ComponentDesc {
     /// BAR index.
     pub bar: u8,
@@ -29,7 +29,8 @@ pub struct ComponentDesc {
 }
 
 /// The HDM decoder block found by the capability-array walk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HdmDesc {
     /// Offset of the HDM block inside the component block.
     pub block_offset: u64,
@@ -40,7 +41,8 @@ pub struct HdmDesc {
 }
 
 /// Facts from the CXL Device DVSEC (through the kernel's virtualised config space).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DvsecDesc {
     /// Config-space offset of the DVSEC.
     pub offset: u16,
@@ -57,7 +59,8 @@ pub struct DvsecDesc {
 }
 
 /// Everything the runtime needs to know about a device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DeviceDesc {
     /// UAPI revision.
     pub revision: UapiRevision,

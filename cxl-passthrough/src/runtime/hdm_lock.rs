@@ -62,7 +62,8 @@ impl DwordIo for super::comp_regs::CompRegs {
 }
 
 /// Decoder 0 as read back after programming.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DecoderState {
     /// Base (guest physical).
     pub base: u64,

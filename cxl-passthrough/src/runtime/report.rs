@@ -1,8 +1,6 @@
 //! The probe report: what a VMM would build for a device, as printed by
 //! `cxl-passthrough probe` (human or JSON; the JSON is documented in docs/cli.md).
 
-use serde::Serialize;
-
 use super::desc::ComponentDesc;
 use super::device::CxlDevice;
 use super::hdm_lock::DecoderState;
@@ -10,7 +8,8 @@ use crate::plan::{MappedArea, Window};
 use crate::uapi::UapiRevision;
 
 /// An `{offset, size}` pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Span {
     /// Offset.
     pub offset: u64,
@@ -19,7 +18,8 @@ pub struct Span {
 }
 
 /// Decoder 0 as read back after boot-time programming.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Decoder0Report {
     /// Base.
     pub base: u64,
@@ -52,7 +52,8 @@ impl From<DecoderState> for Decoder0Report {
 }
 
 /// Everything `probe` reports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ProbeReport {
     /// Where the device came from (`sim:v2`, a path, ...).
     pub source: String,

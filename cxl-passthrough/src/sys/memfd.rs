@@ -44,21 +44,6 @@ impl Memfd {
         Ok(self.file.metadata()?.len())
     }
 
-    /// Whether the file is empty.
-    pub fn is_empty(&self) -> io::Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// pread at `off`; returns bytes read (0 at or past the end of file).
-    pub fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<usize> {
-        self.file.read_at(buf, off)
-    }
-
-    /// pwrite at `off`; returns bytes written.
-    pub fn write_at(&self, buf: &[u8], off: u64) -> io::Result<usize> {
-        self.file.write_at(buf, off)
-    }
-
     /// Reads exactly `buf.len()` bytes at `off` (zeros past the end of file).
     pub fn read_full(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
         let mut done = 0;

@@ -4,8 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
-
 use super::chain::{self, CapRef};
 use super::error::{Answer, RegionRole, UapiError};
 use super::wire::{
@@ -37,8 +35,9 @@ const V2_RESERVED: usize = 9;
 /// A supported revision of the kernel's VFIO CXL UAPI: the one list of revisions the
 /// parser, the runtime, the simulator and the CLI share. Serialised (and displayed) as
 /// `"v2"` / `"v3"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum UapiRevision {
     /// "[PATCH v2 00/20]", shipped by NVIDIA kernels: 32-byte capability.
     V2,

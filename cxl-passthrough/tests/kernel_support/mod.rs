@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cxl_passthrough::sys::vfio::VfioSys;
+use cxl_passthrough::backend::kernel::syscall::VfioSys;
 use cxl_passthrough::uapi::wire::{self, CapHeader, CxlCapV2, CxlCapV3, SparseArea};
 
 /// What kind of system call was made.

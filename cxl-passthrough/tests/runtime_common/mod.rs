@@ -11,13 +11,13 @@ pub mod armed;
 
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::kernel::KernelBackend;
+use cxl_passthrough::backend::kernel::syscall::{
+    VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET, VfioSys,
+};
 use cxl_passthrough::backend::sim::{BarLayout, OffsetLayout, SimConfig, SimDevice};
 use cxl_passthrough::plan::{Window, WindowAllocator};
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::{CxlDevice, DeviceDesc};
-use cxl_passthrough::sys::vfio::{
-    VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET, VfioSys,
-};
 use cxl_passthrough::uapi::RevisionChoice;
 use cxl_passthrough::uapi::UapiRevision;
 

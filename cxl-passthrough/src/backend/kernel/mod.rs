@@ -9,6 +9,7 @@ pub mod args;
 pub mod error;
 pub mod locate;
 pub mod open;
+pub mod syscall;
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};

@@ -3,14 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup should abort the test
 
-mod demo_common;
-mod skip_support;
-
+use super::kvm_gate::kvm_or_skip;
+use crate::demo::report::{DemoReport, Verdict};
+use crate::demo::scenario::{DemoOptions, run_devices};
+use crate::demo::sim_devices;
 use cxl_passthrough::backend::sim::SimConfig;
-use cxl_passthrough::demo::report::Verdict;
-use cxl_passthrough::demo::{DemoOptions, DemoReport, run_devices, sim_devices};
 use cxl_passthrough::uapi::UapiRevision;
-use demo_common::kvm_or_skip;
 
 /// Small and quick, with the CLI's defaults for bandwidth: the 0.98 goal is reported, the
 /// check is that the window runs at memory speed (the shared CI machine is noisy).

@@ -3,20 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup should abort the test
 
-mod demo_common;
-mod skip_support;
-
 use std::sync::Arc;
 
-use cxl_passthrough::demo::guest::{Step, assemble};
-use cxl_passthrough::demo::harness::{Harness, MemoryRegion, MmioRegion, PORT_IO, UNMAPPED};
-use cxl_passthrough::demo::layout::{
-    BAR_GPA, NOOP_GPA, NOOP_SIZE, RAM_BUFFER_GPA, WINDOWS_GPA, ram_size,
-};
-use cxl_passthrough::demo::memcheck::{verify_all, write_sparse};
-use cxl_passthrough::demo::stubs::{FixedRegs, NoopDevice};
+use super::kvm_gate::kvm_or_skip;
+use crate::demo::guest::{Step, assemble};
+use crate::demo::harness::{Harness, MemoryRegion, MmioRegion, PORT_IO, UNMAPPED};
+use crate::demo::layout::{BAR_GPA, NOOP_GPA, NOOP_SIZE, RAM_BUFFER_GPA, WINDOWS_GPA, ram_size};
+use crate::demo::memcheck::{verify_all, write_sparse};
+use crate::demo::stubs::{FixedRegs, NoopDevice};
 use cxl_passthrough::regs::hdm::{DecoderCtrl, DecoderReg};
-use demo_common::kvm_or_skip;
 use vm_memory::MmapRegion;
 
 const WIN: u64 = 256 << 20;
@@ -150,7 +145,7 @@ fn guest_reports_an_unlocked_decoder_and_a_corrupted_pattern() {
     let win = window();
     let host_seed = 0x5555;
     write_sparse(&win, WIN, 4096, host_seed);
-    assert!(cxl_passthrough::demo::memcheck::write_u64(&win, 0x3000, 0));
+    assert!(crate::demo::memcheck::write_u64(&win, 0x3000, 0));
     // Committed but not locked, and at the wrong base.
     let unlocked = DecoderCtrl::new().with_committed(true);
     let mut h = Harness::new(ram_size(1 << 20)).unwrap();

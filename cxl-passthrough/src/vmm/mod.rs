@@ -1,0 +1,57 @@
+//! The VMM-neutral facade: the whole lifecycle of a passed-through CXL Type-2 device,
+//! for any Rust VMM.
+//!
+//! | Step | API |
+//! |---|---|
+//! | parse the user's device path, open the device | [`DevicePath::parse`], [`DevicePath::open`] |
+//! | probe, allocate the CFMWS window, plan, lock HDM decoder 0 at boot | [`Platform::boot_device`] (or [`Platform::plan_device`] + [`CxlDevice::boot`]) |
+//! | map the device memory at the window (and for DMA) | [`GuestMapping::device_memory`], [`GuestMapping::dma_map`] |
+//! | map the BAR's sparse areas | [`GuestMapping::bar_areas`] |
+//! | serve the COMP_REGS overlay and forward the rest of the BAR | [`register_component_bar`], or [`route_bar_access`] for a VMM that traps the whole BAR |
+//! | check the topology, build the host bridge's CHBCR | [`Platform::plan_topology`], [`Platform::add_host_bridge`] |
+//! | build the root port, route the segment's ECAM | [`root_port`], [`route_ecam`] |
+//! | produce the CEDT and the AML (or an SSDT) | [`Platform::cedt`], [`Platform::aml`], [`Platform::ssdt`] |
+//! | guest FLR / CXL Reset | [`guest_config_write`] |
+//! | VMM reset: unmap, reset, re-lock, remap | [`CxlDevice::reset`] with the [`GuestMapping`]s as [`MemoryHooks`] |
+//!
+//! What the facade needs from the VMM reaches it through three small traits, each with
+//! the VMM's own error type: [`MemorySlots`] (guest memory slots), [`DmaMapper`] (IOMMU
+//! mappings) and [`MmioRegistry`] (the MMIO bus). Errors are [`VmmError`], whose
+//! sources keep the VMM's errors.
+//!
+//! The crate documentation opens with the whole sequence as a runnable example.
+
+mod bar_access;
+mod config_write;
+mod error;
+mod memory;
+mod mmio;
+mod path;
+mod platform;
+mod root_port;
+
+pub use bar_access::{BarAccess, route_bar_access};
+pub use config_write::{GuestResetOutcome, guest_config_write};
+pub use error::VmmError;
+pub use memory::{DmaMapper, GuestMapping, MemorySlots};
+pub use mmio::{MmioHandler, MmioPart, MmioRegistry, register_component_bar};
+pub use path::{DevicePath, PathError, SIM_PATH_PREFIX};
+pub use platform::Platform;
+pub use root_port::{
+    CXL_ECAM_SIZE, ECAM_BUS_SIZE, EcamTarget, ROOT_PORT_DEVICE_ID, ROOT_PORT_LINK,
+    ROOT_PORT_NUMBER, ROOT_PORT_VENDOR_ID, SECONDARY_BUS, root_port, route_ecam,
+};
+
+pub use cxl_acpi::{Chbcr, HostBridge, IntxRoute, MmioWindow};
+
+pub use crate::backend::{Backend, ResetKind};
+pub use crate::plan::Window;
+pub use crate::plan::topology::TopologyPlan;
+pub use crate::rootport::{CxlRootPort, DeviceBar};
+pub use crate::runtime::guest_reset::GuestReset;
+pub use crate::runtime::{CxlDevice, DecoderState, DeviceState, HookError, MemoryHooks};
+pub use crate::sys::page::host_page_size;
+pub use crate::uapi::RevisionChoice;
+
+#[cfg(all(test, feature = "sim"))]
+mod tests;
