@@ -451,24 +451,3 @@ impl CompRegsGeometryCap {
         b
     }
 }
-
-/// Encodes the payload of a `VFIO_DEVICE_FEATURE(GET | DMA_BUF)` request for one range
-/// of region `region_index` (`struct vfio_device_feature` header included).
-pub fn encode_dma_buf_request(
-    region_index: u32,
-    open_flags: u32,
-    offset: u64,
-    length: u64,
-) -> Vec<u8> {
-    let total = DEVICE_FEATURE_SIZE + DMA_BUF_FEATURE_SIZE + DMA_RANGE_SIZE;
-    let mut b = Vec::with_capacity(total);
-    b.extend_from_slice(&(total as u32).to_le_bytes());
-    b.extend_from_slice(&(DEVICE_FEATURE_GET | DEVICE_FEATURE_DMA_BUF).to_le_bytes());
-    b.extend_from_slice(&region_index.to_le_bytes());
-    b.extend_from_slice(&open_flags.to_le_bytes());
-    b.extend_from_slice(&0u32.to_le_bytes());
-    b.extend_from_slice(&1u32.to_le_bytes());
-    b.extend_from_slice(&offset.to_le_bytes());
-    b.extend_from_slice(&length.to_le_bytes());
-    b
-}
