@@ -34,7 +34,10 @@ pub enum ProbeError {
     #[error(
         "not a CXL device: the kernel reports no VFIO_DEVICE_FLAGS_CXL / CXL capability. Causes: vfio-pci built \
          without CXL support, the disable_cxl module parameter, or (v2) the kernel fell back to plain vfio-pci \
-         because HDM decoder 0 is not firmware-committed, which this crate does not support"
+         because HDM decoder 0 is not firmware-committed, which this crate does not support; (v4) the vfio-cxl \
+         module is missing, or it fell back to plain vfio-pci because the device is not both CXL.cache and \
+         CXL.mem capable, has more than one HDM decoder, is interleaved, cannot do a CXL reset, or has no \
+         host-committed decoder"
     )]
     NotCxl,
     /// The COMP_REGS capability array walk failed.
