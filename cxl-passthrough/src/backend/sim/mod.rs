@@ -1,4 +1,4 @@
-//! A userspace model of the kernel's vfio-pci CXL Type-2 driver, v2 or v3.
+//! A userspace model of the kernel's vfio-pci CXL Type-2 driver, v2, v3 or v4.
 //!
 //! [`SimDevice`] answers the ioctls and file operations a VFIO device fd would
 //! ([`SimDevice::ioctl_device_info`], [`SimDevice::ioctl_region_info`],
