@@ -344,7 +344,11 @@ impl CxlDevice {
     /// (the kernel maps the region to that decoder's HPA range).
     fn check_live_decoder(&self) -> Result<(), DeviceError> {
         let regs = self.overlay.comp_regs();
-        let hdm_in_region = self.desc.hdm.block_offset - self.desc.comp_regs_base_in_block;
+        let hdm_in_region = self
+            .desc
+            .hdm
+            .block_offset
+            .saturating_sub(self.desc.comp_regs_base_in_block);
         let live = |r: DecoderReg| {
             regs.read_live(hdm_in_region + r.at(0))
                 .map_err(DeviceError::HwRead)
