@@ -184,6 +184,19 @@ fn hostile_v4_answers_are_typed_probe_errors() {
         probe(over.as_ref(), RevisionChoice::Auto, PAGE),
         Err(ProbeError::RegisterLocatorMismatch { .. })
     ));
+    // A DVSEC without CXL reset (or CXL.cache): v4 binds no such device.
+    let over = Arc::new(ConfigOverride::new(s.clone(), s.region_offset(7).unwrap()));
+    let honest = over.honest_config().unwrap();
+    let cap = usize::from(cxl_passthrough::backend::sim::DEVICE_DVSEC) + 0x0A;
+    for (bit, name) in [(7u8, "CXL_Reset_Capable"), (0, "Cache_Capable")] {
+        let mut img = honest.clone();
+        img[cap] &= !(1 << bit);
+        over.serve(Some(img), 0);
+        match probe(over.as_ref(), RevisionChoice::Auto, PAGE) {
+            Err(ProbeError::V4Capability { missing, .. }) => assert_eq!(missing, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
     // A broken capability chain on the COMP_REGS region.
     for kind in [
         CapChainFault::Loop,

@@ -91,6 +91,17 @@ pub enum ProbeError {
         "the HDM block reports {0} decoders; v4 supports exactly one (the kernel should not have bound it)"
     )]
     DecoderCount(u32),
+    /// v4: the CXL Device DVSEC does not advertise what v4 binds only with.
+    #[error(
+        "the CXL Device DVSEC Capability ({capability:#06x}) lacks {missing}: a v4 kernel binds only CXL.cache \
+         and CXL.mem capable devices with CXL reset (the device resets through it everywhere)"
+    )]
+    V4Capability {
+        /// The Capability register.
+        capability: u16,
+        /// What is missing.
+        missing: &'static str,
+    },
     /// v4: config space has no Register Locator DVSEC.
     #[error(
         "config space has no Register Locator DVSEC (vendor 0x1e98, ID 8): a guest cannot find the component \
@@ -147,8 +158,11 @@ pub fn probe(
     }
 
     let dvsec = read_dvsec(backend, config.offset, config.size)?;
-    if dvsec.is_none() {
+    let Some(found) = dvsec else {
         return Err(ProbeError::NoDeviceDvsec);
+    };
+    if layout.revision == UapiRevision::V4 {
+        probe_v4::check_capability(found.capability)?;
     }
     let cfg = (config.offset, config.size);
     let pcie_cap = match find_cap(

@@ -8,7 +8,7 @@ use crate::errors::Chain;
 use crate::regs::component::{
     CM_OFFSET, COMPONENT_BLOCK_SIZE, HdmLocation, WalkError, find_hdm_block,
 };
-use crate::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_REGISTER_LOCATOR};
+use crate::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_REGISTER_LOCATOR, DvsecCapability};
 use crate::regs::pci::{ExtCapError, find_dvsec};
 use crate::regs::reglocator::{BLOCK_ID_COMPONENT, ENTRY_SIZE, FIRST_ENTRY, RegisterBlock};
 use crate::uapi::wire::PCI_NUM_REGIONS;
@@ -69,6 +69,28 @@ pub fn locate_hdm(
         return Err(ProbeError::DecoderCount(hdm.decoder_count));
     }
     Ok(hdm)
+}
+
+/// The CXL Device DVSEC must say what v4 binds only with: CXL.cache and CXL.mem
+/// capable, CXL reset capable (every v4 reset is a CXL reset).
+pub fn check_capability(capability: u16) -> Result<(), ProbeError> {
+    let cap = DvsecCapability::from_bits(capability);
+    let missing = if !cap.cache_capable() {
+        Some("Cache_Capable")
+    } else if !cap.mem_capable() {
+        Some("Mem_Capable")
+    } else if !cap.cxl_reset_capable() {
+        Some("CXL_Reset_Capable")
+    } else {
+        None
+    };
+    match missing {
+        Some(missing) => Err(ProbeError::V4Capability {
+            capability,
+            missing,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The Register Locator's component entry must name the component block the geometry
