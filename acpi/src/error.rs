@@ -1,4 +1,4 @@
-//! Typed errors of topology validation.
+//! Typed errors of ACPI description validation ([`crate::AcpiDescription::validate`]).
 
 use thiserror::Error;
 

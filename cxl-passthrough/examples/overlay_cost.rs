@@ -13,11 +13,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use cxl_passthrough::backend::Backend;
 use cxl_passthrough::backend::sim::{SimConfig, SimDevice};
-use cxl_passthrough::plan::Window;
-use cxl_passthrough::runtime::CxlDevice;
-use cxl_passthrough::runtime::probe::probe;
-use cxl_passthrough::uapi::RevisionChoice;
-use cxl_passthrough::uapi::UapiRevision;
+use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
+use cxl_passthrough::vmm::Platform;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -31,13 +28,9 @@ fn main() -> Result<()> {
     };
     let n: u64 = n.parse().context("N")?;
     let sim = Arc::new(SimDevice::new(SimConfig::new(rev))?);
-    let desc = probe(sim.as_ref(), RevisionChoice::Auto, 4096)?;
-    let window = Window {
-        base: 0x40_0000_0000,
-        size: desc.dpa.size,
-    };
-    let dev = CxlDevice::new(sim.clone(), desc.clone(), window, 4096)?;
-    dev.boot()?;
+    let mut platform = Platform::new(0x40_0000_0000, 1 << 40, 4096)?;
+    let (dev, _) = platform.boot_device(sim.clone(), RevisionChoice::Auto)?;
+    let desc = dev.desc().clone();
     let ov = dev.overlay();
     let ctrl = desc.hdm.block_offset + 0x20;
     let region_off = ctrl - desc.comp_regs_base_in_block;

@@ -12,9 +12,9 @@
 //! use std::sync::{Arc, Mutex};
 //!
 //! use cxl_passthrough::vmm::{
-//!     DevicePath, GuestMapping, HostBridge, MemorySlots, MmioHandler, MmioPart,
-//!     MmioRegistry, Platform, ResetKind, RevisionChoice, SECONDARY_BUS,
-//!     guest_config_write, host_page_size, register_component_bar, root_port,
+//!     CxlSegment, DevicePath, GuestMapping, MemorySlots, MmioHandler, MmioPart,
+//!     MmioRegistry, Platform, ResetKind, RevisionChoice, guest_config_write,
+//!     host_page_size, register_component_bar, root_port, window_area,
 //! };
 //! use vm_memory::MmapRegion;
 //!
@@ -46,7 +46,6 @@
 //!     }
 //! }
 //!
-//! const WINDOW_AREA: u64 = 0x40_0000_0000; // CFMWS windows: outside RAM and PCI apertures
 //! const BAR_GPA: u64 = 0x80_0000_0000; // where the VMM placed the component BAR
 //! const CHBCR_GPA: u64 = 0xfd00_0000; // the host bridge's component registers
 //!
@@ -56,7 +55,9 @@
 //!
 //! // Probe, allocate the window, plan, lock HDM decoder 0 at the window (before any
 //! // vCPU runs). The UAPI revision comes from the kernel's answer.
-//! let mut platform = Platform::new(WINDOW_AREA, 1 << 40, host_page_size())?;
+//! // The CFMWS windows come from the top of the VMM's 64-bit device area.
+//! let area = window_area(1, 0x40_0000_0000, 0xff_ffff_ffff).ok_or("no room")?;
+//! let mut platform = Platform::new(area.start, area.end - area.start, host_page_size())?;
 //! let (dev, decoder0) = platform.boot_device(backend, RevisionChoice::Auto)?;
 //! assert!(decoder0.locked && decoder0.base == dev.window().base);
 //!
@@ -71,17 +72,14 @@
 //!
 //! // Host bridge (CHBCR + ACPI), root port, CEDT and AML.
 //! let plan = Platform::plan_topology(&dev)?;
-//! let bridge = HostBridge {
-//!     uid: 1,
+//! let segment = CxlSegment {
 //!     segment: 1,
-//!     bus_start: 0,
-//!     bus_end: SECONDARY_BUS,
+//!     mem32: (0xc000_0000, 0xcfff_ffff),
+//!     mem64: (0, 0),
 //!     chbcr_base: CHBCR_GPA,
-//!     mmio32: None,
-//!     mmio64: None,
-//!     intx_routes: Vec::new(),
+//!     slot_gsis: vec![5], // INTA of slot 0 (the root port's, and so the device's)
 //! };
-//! let chbcr = platform.add_host_bridge(bridge, &plan)?;
+//! let chbcr = platform.add_host_bridge(segment.host_bridge(), &plan)?;
 //! bus.0.push((CHBCR_GPA, 0x1_0000, Arc::new(Mutex::new(chbcr))));
 //! let port = root_port(&plan, 0xc000_0000, Vec::new())?;
 //! assert_eq!(port.port_number(), plan.root_port_number);

@@ -225,3 +225,14 @@ fn acpi_numbers_accept_hex() {
         "does not fit 8 bits",
     );
 }
+
+#[test]
+fn a_simulator_path_in_device_is_refused_for_the_sim_flag() {
+    let (code, out, err) = run(&["probe", "--device", "sim:v2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(
+        err,
+        "error: sim:v2: the simulator is selected with --sim (and configured by its options)\n"
+    );
+}

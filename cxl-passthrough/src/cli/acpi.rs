@@ -111,7 +111,7 @@ fn plan(args: &AcpiArgs) -> Result<(Platform, Vec<BridgeJson>)> {
         };
         platform
             .describe_host_bridge(bridge, w)
-            .context("the planned ACPI topology is invalid")?;
+            .context("the planned ACPI description is invalid")?;
         json.push(BridgeJson {
             uid,
             segment,

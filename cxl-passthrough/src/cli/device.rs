@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use cxl_passthrough::backend::Backend;
-use cxl_passthrough::backend::kernel::{DeviceLocator, KernelBackend};
 use cxl_passthrough::backend::sim::{BarLayout, Fault, Op, SimConfig, SimDevice};
 use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
+use cxl_passthrough::vmm::DevicePath;
 
 use super::size::parse_size;
 
@@ -111,8 +111,10 @@ impl DeviceOpts {
 }
 
 fn open_kernel(path: &str) -> Result<(Arc<dyn Backend>, String)> {
-    let locator = DeviceLocator::parse(path);
-    let backend =
-        KernelBackend::open(&locator).with_context(|| format!("opening VFIO device {path}"))?;
-    Ok((Arc::new(backend), path.to_string()))
+    let device = DevicePath::parse(path)?;
+    if device.is_sim() {
+        bail!("{path}: the simulator is selected with --sim (and configured by its options)");
+    }
+    let backend = device.open().with_context(|| path.to_string())?;
+    Ok((backend, path.to_string()))
 }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cxl_acpi::{Chbcr, HostBridge, chbcr};
+use cxl_acpi::{Chbcr, chbcr};
 use vm_memory::MmapRegion;
 
 use super::guest::{GuestError, Step, assemble};
@@ -24,7 +24,7 @@ use cxl_passthrough::plan::MappedArea;
 use cxl_passthrough::regs::hdm::DecoderReg;
 use cxl_passthrough::runtime::{CxlDevice, DecoderState, HookError, MemoryHooks};
 use cxl_passthrough::vmm::{
-    MmioHandler, MmioPart, MmioRegistry, Platform, RevisionChoice, SECONDARY_BUS, VmmError,
+    CxlSegment, MmioHandler, MmioPart, MmioRegistry, Platform, RevisionChoice, VmmError,
     register_component_bar,
 };
 
@@ -204,17 +204,14 @@ fn host_bridge(
     chbcr_gpa: u64,
 ) -> Result<Chbcr, VmmError> {
     let plan = Platform::plan_topology(dev)?;
-    let n = u16::try_from(i + 1).unwrap_or(u16::MAX);
-    let bridge = HostBridge {
-        uid: u32::from(n),
-        segment: n,
-        bus_start: 0,
-        bus_end: SECONDARY_BUS,
+    let bridge = CxlSegment {
+        segment: u16::try_from(i + 1).unwrap_or(u16::MAX),
+        mem32: (0, 0),
+        mem64: (0, 0),
         chbcr_base: chbcr_gpa,
-        mmio32: None,
-        mmio64: None,
-        intx_routes: Vec::new(),
-    };
+        slot_gsis: Vec::new(),
+    }
+    .host_bridge();
     platform.add_host_bridge(bridge, &plan)
 }
 

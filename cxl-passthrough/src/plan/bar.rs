@@ -174,7 +174,7 @@ mod tests {
     const BLK: u64 = 64 * K;
 
     #[test]
-    fn topologies_a_b_c() {
+    fn bar_layouts_a_b_c() {
         // A: block at the end.
         let p = plan_bar(256 * K, 192 * K, BLK, &[(0, 192 * K)], 4 * K).unwrap();
         assert_eq!(

@@ -21,6 +21,9 @@ pub enum VmmError {
     /// The VFIO device could not be opened.
     #[error("opening the VFIO device")]
     Open(#[source] OpenError),
+    /// Duplicating the VMM's VFIO device fd failed.
+    #[error("duplicating the VFIO device fd")]
+    DupFd(#[source] std::io::Error),
     /// The simulated device could not be created.
     #[cfg(feature = "sim")]
     #[error("creating the simulated device")]
@@ -58,6 +61,16 @@ pub enum VmmError {
         /// The VMM's error.
         #[source]
         source: HookError,
+    },
+    /// A guest-physical address the VMM gave plus an offset inside the device overflows.
+    #[error("{what}: guest address {base:#x} + offset {offset:#x} overflows 64 bits")]
+    AddressOverflow {
+        /// What was being placed.
+        what: &'static str,
+        /// The VMM's address.
+        base: u64,
+        /// The offset inside the device.
+        offset: u64,
     },
     /// The VMM's MMIO registration callback failed.
     #[error("the VMM could not register the MMIO handler of {part} at {gpa:#x}+{size:#x}")]

@@ -37,7 +37,8 @@ pub trait DmaMapper {
     fn dma_map(&mut self, iova: u64, region: &MmapRegion) -> Result<(), Self::Error>;
 }
 
-/// One host mapping of the device shown to the guest at `gpa` through `slots`.
+/// One host mapping of the device shown to the guest at `gpa` through `slots`; taken
+/// away from the guest when dropped.
 #[derive(Debug)]
 pub struct GuestMapping<S: MemorySlots> {
     slots: S,
@@ -47,8 +48,16 @@ pub struct GuestMapping<S: MemorySlots> {
 }
 
 impl<S: MemorySlots> GuestMapping<S> {
-    /// Maps `region` at `gpa`.
+    /// Maps `region` at `gpa`; the whole range must fit below 2^64.
     pub fn new(slots: S, region: MmapRegion, gpa: u64) -> Result<Self, VmmError> {
+        let len = region.size() as u64;
+        if gpa.checked_add(len).is_none() {
+            return Err(VmmError::AddressOverflow {
+                what: "guest mapping",
+                base: gpa,
+                offset: len,
+            });
+        }
         let mut m = Self {
             slots,
             region: Arc::new(region),
@@ -87,9 +96,10 @@ impl<S: MemorySlots> GuestMapping<S> {
             .map(|(area, region)| {
                 let gpa = bar_gpa
                     .checked_add(area.offset)
-                    .ok_or_else(|| VmmError::Map {
+                    .ok_or(VmmError::AddressOverflow {
                         what: "component BAR area",
-                        source: HookError::new("BAR address + area offset overflows"),
+                        base: bar_gpa,
+                        offset: area.offset,
                     })?;
                 Self::new(slots(), region, gpa)
             })
@@ -103,6 +113,23 @@ impl<S: MemorySlots> GuestMapping<S> {
                 what: "device memory for DMA",
                 source: HookError::new(e),
             })
+    }
+
+    /// Shows the memory at `gpa` instead (the guest moved the BAR that holds it): taken
+    /// away at the old address, given at the new one if the guest saw it. On failure the
+    /// guest sees it at neither address.
+    pub fn move_to(&mut self, gpa: u64) -> Result<(), VmmError> {
+        let was_mapped = self.mapped;
+        let map_err = |source| VmmError::Map {
+            what: "moved memory",
+            source,
+        };
+        self.unmap().map_err(map_err)?;
+        self.gpa = gpa;
+        if was_mapped {
+            self.map().map_err(map_err)?;
+        }
+        Ok(())
     }
 
     /// The host mapping.
@@ -143,6 +170,21 @@ impl<S: MemorySlots> GuestMapping<S> {
             self.mapped = false;
         }
         Ok(())
+    }
+}
+
+/// Dropping a mapping the guest still sees takes it away first: the host mapping is
+/// about to go, and a slot left behind would point the guest at freed host memory.
+impl<S: MemorySlots> Drop for GuestMapping<S> {
+    fn drop(&mut self) {
+        if let Err(e) = self.unmap() {
+            log::error!(
+                "cxl: the VMM could not unmap {:#x}+{:#x} before the host mapping goes: {}",
+                self.gpa,
+                self.region.size(),
+                crate::errors::Chain(&e)
+            );
+        }
     }
 }
 

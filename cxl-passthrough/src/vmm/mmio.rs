@@ -60,12 +60,14 @@ pub fn register_component_bar(
 ) -> Result<(), VmmError> {
     let plan = dev.bar_plan();
     let mut register = |part: MmioPart, start: u64, end: u64, handler: MmioHandler| {
-        let gpa = bar_gpa.checked_add(start).ok_or_else(|| VmmError::Mmio {
-            part,
-            gpa: bar_gpa,
-            size: end - start,
-            source: HookError::new("BAR address + offset overflows"),
-        })?;
+        let gpa = bar_gpa
+            .checked_add(start)
+            .filter(|g| g.checked_add(end - start).is_some())
+            .ok_or(VmmError::AddressOverflow {
+                what: "component BAR range",
+                base: bar_gpa,
+                offset: start,
+            })?;
         mmio.register(part, gpa, end - start, handler)
             .map_err(|e| VmmError::Mmio {
                 part,

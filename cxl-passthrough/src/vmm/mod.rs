@@ -3,12 +3,13 @@
 //!
 //! | Step | API |
 //! |---|---|
-//! | parse the user's device path, open the device | [`DevicePath::parse`], [`DevicePath::open`] |
+//! | reserve the window area | [`window_area`] |
+//! | parse the user's device path, open the device (or take the VMM's VFIO fd) | [`DevicePath::parse`], [`DevicePath::open`] ([`backend_from_device_fd`]) |
 //! | probe, allocate the CFMWS window, plan, lock HDM decoder 0 at boot | [`Platform::boot_device`] (or [`Platform::plan_device`] + [`CxlDevice::boot`]) |
 //! | map the device memory at the window (and for DMA) | [`GuestMapping::device_memory`], [`GuestMapping::dma_map`] |
-//! | map the BAR's sparse areas | [`GuestMapping::bar_areas`] |
+//! | map the BAR's sparse areas (and move them with the BAR) | [`GuestMapping::bar_areas`], [`GuestMapping::move_to`] |
 //! | serve the COMP_REGS overlay and forward the rest of the BAR | [`register_component_bar`], or [`route_bar_access`] for a VMM that traps the whole BAR |
-//! | check the topology, build the host bridge's CHBCR | [`Platform::plan_topology`], [`Platform::add_host_bridge`] |
+//! | check the topology, build the host bridge's CHBCR | [`Platform::plan_topology`], [`CxlSegment::host_bridge`], [`Platform::add_host_bridge`] |
 //! | build the root port, route the segment's ECAM | [`root_port`], [`route_ecam`] |
 //! | produce the CEDT and the AML (or an SSDT) | [`Platform::cedt`], [`Platform::aml`], [`Platform::ssdt`] |
 //! | guest FLR / CXL Reset | [`guest_config_write`] |
@@ -23,15 +24,19 @@
 
 mod bar_access;
 mod config_write;
+mod device_fd;
 mod error;
 mod memory;
 mod mmio;
 mod path;
 mod platform;
 mod root_port;
+mod segment;
+mod window_area;
 
 pub use bar_access::{BarAccess, route_bar_access};
 pub use config_write::{GuestResetOutcome, guest_config_write};
+pub use device_fd::backend_from_device_fd;
 pub use error::VmmError;
 pub use memory::{DmaMapper, GuestMapping, MemorySlots};
 pub use mmio::{MmioHandler, MmioPart, MmioRegistry, register_component_bar};
@@ -41,6 +46,8 @@ pub use root_port::{
     CXL_ECAM_SIZE, ECAM_BUS_SIZE, EcamTarget, ROOT_PORT_DEVICE_ID, ROOT_PORT_LINK,
     ROOT_PORT_NUMBER, ROOT_PORT_VENDOR_ID, SECONDARY_BUS, root_port, route_ecam,
 };
+pub use segment::CxlSegment;
+pub use window_area::{WINDOW_SPAN, window_area};
 
 pub use cxl_acpi::{Chbcr, HostBridge, IntxRoute, MmioWindow};
 
@@ -52,6 +59,10 @@ pub use crate::runtime::guest_reset::GuestReset;
 pub use crate::runtime::{CxlDevice, DecoderState, DeviceState, HookError, MemoryHooks};
 pub use crate::sys::page::host_page_size;
 pub use crate::uapi::RevisionChoice;
+
+/// Why a snapshot or a migration of a VM with a passed-through CXL device is refused.
+pub const NOT_MIGRATABLE: &str = "CXL passthrough devices cannot be snapshotted or migrated: \
+     the device memory and the locked HDM decoder live in the device";
 
 #[cfg(all(test, feature = "sim"))]
 mod tests;

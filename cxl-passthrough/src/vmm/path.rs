@@ -1,7 +1,9 @@
 //! [`DevicePath`]: the string a VMM user gives to designate a device, parsed.
 //!
-//! - a VFIO device cdev (`/dev/vfio/devices/vfio0`) or a PCI address (`0000:01:00.0`):
-//!   the kernel backend ([`crate::backend::kernel::DeviceLocator`]);
+//! - a VFIO device cdev (`/dev/vfio/devices/vfio0`), a PCI address (`0000:01:00.0`) or
+//!   the device's sysfs directory (`/sys/bus/pci/devices/0000:01:00.0/`, as
+//!   cloud-hypervisor's `--device path=` takes it): the kernel backend
+//!   ([`crate::backend::kernel::DeviceLocator`]);
 //! - with the `sim` feature, TEST ONLY: `sim:<revision>` (`sim:v2`, `sim:v3`, ... one per
 //!   [`UapiRevision`](crate::uapi::UapiRevision)) for the simulator of the kernel's
 //!   vfio-pci CXL driver, and `sim:nocxl` for the same device bound to plain vfio-pci
@@ -14,6 +16,7 @@ use thiserror::Error;
 
 use super::error::VmmError;
 use crate::backend::Backend;
+use crate::backend::kernel::locate::normalize_bdf;
 use crate::backend::kernel::{DeviceLocator, KernelBackend};
 #[cfg(feature = "sim")]
 use crate::backend::sim::{SimConfig, SimDevice};
@@ -56,7 +59,7 @@ impl DevicePath {
             return Err(PathError::Empty);
         }
         match s.strip_prefix(SIM_PATH_PREFIX) {
-            None => Ok(Self::Kernel(DeviceLocator::parse(s))),
+            None => Ok(Self::Kernel(kernel_locator(s))),
             Some(name) => parse_sim(s, name),
         }
     }
@@ -76,6 +79,17 @@ impl DevicePath {
                 SimDevice::new(cfg.clone()).map_err(VmmError::Sim)?,
             )),
         }
+    }
+}
+
+/// A sysfs device directory (a path outside `/dev` whose last component is a PCI
+/// address) names the device by its address; anything else as [`DeviceLocator::parse`].
+fn kernel_locator(s: &str) -> DeviceLocator {
+    let last = s.trim_end_matches('/').rsplit('/').next().unwrap_or(s);
+    if s.contains('/') && !s.starts_with("/dev/") && normalize_bdf(last).is_ok() {
+        DeviceLocator::Bdf(last.to_string())
+    } else {
+        DeviceLocator::parse(s)
     }
 }
 
@@ -118,6 +132,25 @@ mod tests {
             DevicePath::parse("/dev/vfio/devices/vfio0"),
             Ok(DevicePath::Kernel(DeviceLocator::Cdev(
                 "/dev/vfio/devices/vfio0".into()
+            )))
+        );
+        for sysfs in [
+            "/sys/bus/pci/devices/0000:01:00.0/",
+            "/sys/bus/pci/devices/0000:01:00.0",
+        ] {
+            assert_eq!(
+                DevicePath::parse(sysfs),
+                Ok(DevicePath::Kernel(DeviceLocator::Bdf(
+                    "0000:01:00.0".into()
+                ))),
+                "{sysfs}"
+            );
+        }
+        // A path that ends in no PCI address stays a path (and fails to open as such).
+        assert_eq!(
+            DevicePath::parse("/sys/bus/pci/devices/"),
+            Ok(DevicePath::Kernel(DeviceLocator::Cdev(
+                "/sys/bus/pci/devices/".into()
             )))
         );
         assert_eq!(DevicePath::parse(""), Err(PathError::Empty));

@@ -46,7 +46,9 @@ impl Platform {
 
     /// Probes the device behind `backend` (with the UAPI revision `choice`; `Auto` takes
     /// it from the kernel's answer), reserves its window and plans it (BAR split,
-    /// overlay). Nothing is written to the device.
+    /// overlay). Nothing is written to the device. A device refused after its window was
+    /// reserved (not firmware-committed, DPA not mmap-able) keeps the window reserved:
+    /// windows are never handed out twice.
     pub fn plan_device(
         &mut self,
         backend: Arc<dyn Backend>,

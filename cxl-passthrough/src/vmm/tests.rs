@@ -209,17 +209,22 @@ fn the_whole_lifecycle_runs_on_every_revision() {
 fn a_guest_flr_is_followed_by_a_relock() {
     for rev in UapiRevision::ALL {
         let (_, dev) = booted(rev);
-        let mut dpa = GuestMapping::device_memory(&dev, Slots::default()).expect("dpa");
+        let slots = Slots::default();
+        let mut dpa = GuestMapping::device_memory(&dev, slots.clone()).expect("dpa");
         let cap = dev.desc().pcie_cap.expect("PCIe capability");
         let at = u64::from(cap + PCIE_DEVICE_CONTROL);
         let data = PCIE_DEVCTL_BCR_FLR.to_le_bytes();
         let config = dev.desc().config.file_offset;
         let (written, outcome) = guest_config_write(&dev, at, &data, &mut dpa, || {
+            // The guest must not see the memory while the kernel resets it.
+            let log = slots.log.lock().expect("log").clone();
+            assert_eq!(log.last().map(|e| e.0), Some(false), "{rev:?}: {log:?}");
             dev.backend().write(config, at, &data)
         });
         assert_eq!(written.expect("forwarded"), 2);
         let outcome = outcome.expect("an FLR");
         assert_eq!(outcome.kind, GuestReset::Flr);
+        assert!(outcome.quiesce.is_ok());
         let d = outcome.relock.expect("re-locked");
         assert_eq!(d.base, WINDOW_AREA, "{rev:?}");
         assert!(dpa.is_mapped());
@@ -298,5 +303,71 @@ fn a_device_without_cxl_is_refused_at_probe_and_takes_no_window() {
         dev.window().base,
         WINDOW_AREA,
         "the refused device took no window"
+    );
+}
+
+#[test]
+fn a_vmm_fd_is_duplicated_and_a_non_vfio_fd_fails_at_probe() {
+    use std::os::fd::AsFd;
+    let file = std::fs::File::open("/dev/null").expect("/dev/null");
+    let backend = backend_from_device_fd(file.as_fd()).expect("dup");
+    let mut platform = Platform::new(WINDOW_AREA, 1 << 40, 4096).expect("area");
+    let err = platform
+        .plan_device(backend, RevisionChoice::Auto)
+        .expect_err("not a VFIO device");
+    assert!(
+        matches!(err, VmmError::Probe(ProbeError::Backend(_))),
+        "{err:?}"
+    );
+    // The VMM's own fd stays open.
+    assert!(file.metadata().is_ok());
+}
+
+#[test]
+fn a_moved_bar_area_is_unmapped_at_the_old_address_and_mapped_at_the_new_one() {
+    let (_, dev) = booted(UapiRevision::V2);
+    let slots = Slots::default();
+    let mut areas = GuestMapping::bar_areas(&dev, BAR_GPA, || slots.clone()).expect("areas");
+    let area = areas
+        .first_mut()
+        .expect("the simulator's BAR has a sparse area");
+    let (old, len) = (area.gpa(), area.region().size());
+    slots.log.lock().expect("log").clear();
+    area.move_to(old + 0x1000_0000).expect("move");
+    assert_eq!(
+        *slots.log.lock().expect("log"),
+        vec![(false, old, len), (true, old + 0x1000_0000, len)]
+    );
+    slots.fail_map.store(true, Ordering::Relaxed);
+    let err = area.move_to(old).expect_err("the VMM refuses");
+    assert!(matches!(err, VmmError::Map { .. }), "{err:?}");
+    assert!(!area.is_mapped(), "seen at neither address");
+}
+
+#[test]
+fn a_bar_placed_where_its_areas_overflow_is_refused_before_the_vmm_is_asked() {
+    let (_, dev) = booted(UapiRevision::V2);
+    let slots = Slots::default();
+    let err = GuestMapping::bar_areas(&dev, u64::MAX, || slots.clone()).expect_err("overflow");
+    assert!(
+        matches!(err, VmmError::AddressOverflow { base: u64::MAX, .. }),
+        "{err:?}"
+    );
+    let mut bus = Bus::default();
+    let err = register_component_bar(&dev, u64::MAX, &mut bus).expect_err("overflow");
+    assert!(matches!(err, VmmError::AddressOverflow { .. }), "{err:?}");
+    assert!(slots.log.lock().expect("log").is_empty() && bus.0.is_empty());
+}
+
+#[test]
+fn a_dropped_mapping_is_taken_away_from_the_guest_first() {
+    let (_, dev) = booted(UapiRevision::V3);
+    let slots = Slots::default();
+    let dpa = GuestMapping::device_memory(&dev, slots.clone()).expect("dpa");
+    let len = dpa.region().size();
+    drop(dpa);
+    assert_eq!(
+        *slots.log.lock().expect("log"),
+        vec![(true, WINDOW_AREA, len), (false, WINDOW_AREA, len)]
     );
 }
