@@ -363,6 +363,38 @@ pub fn encode_type_cap(next: u32, type_: u32, subtype: u32) -> [u8; TYPE_CAP_SIZ
     b
 }
 
+/// The v4 COMP_REGS geometry capability body (after its header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompRegsGeometryCap {
+    /// BAR holding the component registers.
+    pub bar: u32,
+    /// Reserved (padding before the u64), zero-filled by the kernel.
+    pub reserved: u32,
+    /// BAR offset of the HDM decoder block (not of the component block).
+    pub offset: u64,
+}
+
+impl CompRegsGeometryCap {
+    /// Decodes the capability starting at `off` (header included).
+    pub fn decode(b: &[u8], off: usize) -> Option<Self> {
+        Some(Self {
+            bar: le32(b, off.checked_add(8)?)?,
+            reserved: le32(b, off.checked_add(12)?)?,
+            offset: le64(b, off.checked_add(16)?)?,
+        })
+    }
+
+    /// Encodes the capability with `hdr`.
+    pub fn encode(&self, hdr: CapHeader) -> [u8; COMP_REGS_GEOMETRY_CAP_SIZE] {
+        let mut b = [0u8; COMP_REGS_GEOMETRY_CAP_SIZE];
+        b[..CAP_HEADER_SIZE].copy_from_slice(&hdr.encode());
+        b[8..12].copy_from_slice(&self.bar.to_le_bytes());
+        b[12..16].copy_from_slice(&self.reserved.to_le_bytes());
+        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +431,20 @@ mod tests {
         assert_eq!(le64(&b, 32), Some(0x1_0000));
         assert_eq!(CxlCapV3::decode(&b, 0), Some(v3));
         assert_eq!(CxlCapV3::decode(&b[..47], 0), None);
+        let geo = CompRegsGeometryCap {
+            bar: 2,
+            reserved: 0,
+            offset: 0x1_1200,
+        };
+        let b = geo.encode(CapHeader {
+            id: REGION_CAP_CXL_COMP_REGS,
+            version: 1,
+            next: 0,
+        });
+        assert_eq!(b.len(), COMP_REGS_GEOMETRY_CAP_SIZE);
+        assert_eq!(le64(&b, 16), Some(0x1_1200));
+        assert_eq!(CompRegsGeometryCap::decode(&b, 0), Some(geo));
+        assert_eq!(CompRegsGeometryCap::decode(&b[..23], 0), None);
         let r = RegionInfoHeader {
             argsz: 32,
             flags: 7,
@@ -417,37 +463,5 @@ mod tests {
         };
         assert_eq!(DeviceInfoHeader::decode(&d.encode()), Some(d));
         assert_eq!(le32(&[1, 2, 3], usize::MAX - 1), None);
-    }
-}
-
-/// The v4 COMP_REGS geometry capability body (after its header).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CompRegsGeometryCap {
-    /// BAR holding the component registers.
-    pub bar: u32,
-    /// Reserved (padding before the u64), zero-filled by the kernel.
-    pub reserved: u32,
-    /// BAR offset of the HDM decoder block (not of the component block).
-    pub offset: u64,
-}
-
-impl CompRegsGeometryCap {
-    /// Decodes the capability starting at `off` (header included).
-    pub fn decode(b: &[u8], off: usize) -> Option<Self> {
-        Some(Self {
-            bar: le32(b, off.checked_add(8)?)?,
-            reserved: le32(b, off.checked_add(12)?)?,
-            offset: le64(b, off.checked_add(16)?)?,
-        })
-    }
-
-    /// Encodes the capability with `hdr`.
-    pub fn encode(&self, hdr: CapHeader) -> [u8; COMP_REGS_GEOMETRY_CAP_SIZE] {
-        let mut b = [0u8; COMP_REGS_GEOMETRY_CAP_SIZE];
-        b[..CAP_HEADER_SIZE].copy_from_slice(&hdr.encode());
-        b[8..12].copy_from_slice(&self.bar.to_le_bytes());
-        b[12..16].copy_from_slice(&self.reserved.to_le_bytes());
-        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
-        b
     }
 }
