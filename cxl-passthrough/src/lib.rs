@@ -127,7 +127,8 @@
 //! # Cargo features
 //!
 //! An embedding VMM depends on the crate with `default-features = false`: rust-vmm
-//! crates, `thiserror`, `log`, `libc`, `bitfield-struct` and `cxl-acpi`, nothing else.
+//! crates, `thiserror`, `log`, `libc` and `cxl-acpi` (which brings `acpi_tables` and
+//! `bitfield-struct`), nothing else.
 //!
 //! - `vm-device` (default): rust-vmm vm-device 0.1's `DeviceMmio` on the MMIO handler
 //!   types (the overlay, the forwarded BAR ranges, [`rootport::CxlRootPort`]; the CHBCR's
