@@ -20,7 +20,7 @@ use crate::runtime::{CxlDevice, HookError};
 /// access reads all-ones and drops writes (and is logged, rate-limited).
 ///
 /// With the `vm-device` feature, each handler type also implements rust-vmm
-/// vm-device 0.1's `DeviceMmio`, and [`VmDeviceMmio`] puts any `Arc<dyn MmioHandler>`
+/// vm-device 0.1's `DeviceMmio`, and `VmDeviceMmio` puts any `Arc<dyn MmioHandler>`
 /// on that crate's `IoManager`.
 pub trait MmioHandler: Send + Sync {
     /// Serves a guest read of `data.len()` bytes at `offset`.
