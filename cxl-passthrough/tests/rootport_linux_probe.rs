@@ -1,7 +1,7 @@
 //! The root port as a Linux guest probes it: PCI enumeration of a bridge (BAR sizing,
 //! bridge-window probes), the CXL dport walk (PCIe capability, Port Number, Register
 //! Locator → BAR → component block through a vm-device MMIO bus), the Flex Bus `is_cxl`
-//! test and 7.3's GPF programming. Each step asserts what the guest observes.
+//! test, 7.3's GPF programming and its `cxl_bus` reset. Each step asserts what the guest observes.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use cxl_passthrough::regs::pci::find_dvsec;
 use cxl_passthrough::regs::reglocator::{BLOCK_ID_COMPONENT, FIRST_ENTRY, RegisterBlock};
 use cxl_passthrough::rootport::config::{LinkCapabilities, PCIE_CAP_AT, PcieCapabilities, pcie};
 use cxl_passthrough::rootport::{
-    BarMove, CxlRootPort, DeviceBar, FlexBusBits, LinkParams, RootPortConfig,
+    BarMove, ConfigWriteOutcome, CxlRootPort, DeviceBar, FlexBusBits, LinkParams, RootPortConfig,
 };
 use vm_device::bus::{MmioAddress, MmioRange};
 use vm_device::device_manager::{IoManager, MmioManager};
@@ -28,6 +28,7 @@ const PCI_IO_BASE: u64 = 0x1C;
 const PCI_PREF_MEMORY_BASE: u64 = 0x24;
 const PCI_PREF_BASE_UPPER32: u64 = 0x28;
 const PCI_CAPABILITY_LIST: u64 = 0x34;
+const PCI_BRIDGE_CONTROL: u64 = 0x3E;
 
 fn port() -> Arc<CxlRootPort> {
     Arc::new(
@@ -78,17 +79,20 @@ fn size_bar(p: &CxlRootPort) -> (u64, u64) {
     let cmd = rd16(p, PCI_COMMAND);
     assert_eq!(
         p.config_write(PCI_COMMAND, &(cmd & !PCI_COMMAND_MEMORY).to_le_bytes()),
-        None
+        ConfigWriteOutcome::default()
     );
     let lo = rd32(p, 0x10);
-    p.config_write(0x10, &[0xFF; 4]);
+    let _ = p.config_write(0x10, &[0xFF; 4]);
     let lo_mask = rd32(p, 0x10);
-    p.config_write(0x10, &lo.to_le_bytes());
+    let _ = p.config_write(0x10, &lo.to_le_bytes());
     let hi = rd32(p, 0x14);
-    p.config_write(0x14, &[0xFF; 4]);
+    let _ = p.config_write(0x14, &[0xFF; 4]);
     let hi_mask = rd32(p, 0x14);
-    p.config_write(0x14, &hi.to_le_bytes());
-    assert_eq!(p.config_write(PCI_COMMAND, &cmd.to_le_bytes()), None);
+    let _ = p.config_write(0x14, &hi.to_le_bytes());
+    assert_eq!(
+        p.config_write(PCI_COMMAND, &cmd.to_le_bytes()),
+        ConfigWriteOutcome::default()
+    );
     assert_eq!(lo & 0x7, 0x4, "64-bit memory BAR");
     assert_eq!(lo & 0x8, 0, "non-prefetchable");
     let mask = (u64::from(hi_mask) << 32) | u64::from(lo_mask & !0xF);
@@ -105,16 +109,16 @@ fn pci_core_enumerates_a_preconfigured_bridge() {
     assert_eq!(rd::<3>(&p, 0x18), [0, 1, 1]);
     // pci_read_bridge_windows: I/O probe reads back 0 -> no I/O window.
     assert_eq!(rd16(&p, PCI_IO_BASE), 0);
-    p.config_write(PCI_IO_BASE, &0xE0F0u16.to_le_bytes());
+    let _ = p.config_write(PCI_IO_BASE, &0xE0F0u16.to_le_bytes());
     assert_eq!(rd16(&p, PCI_IO_BASE), 0);
     // Prefetchable window is present and 64-bit; the upper-32 probe reads non-zero.
     let pmem = rd32(&p, PCI_PREF_MEMORY_BASE);
     assert_ne!(pmem, 0);
     assert_eq!(pmem & 0xF, 1, "64-bit prefetchable window");
     let saved = rd32(&p, PCI_PREF_BASE_UPPER32);
-    p.config_write(PCI_PREF_BASE_UPPER32, &[0xFF; 4]);
+    let _ = p.config_write(PCI_PREF_BASE_UPPER32, &[0xFF; 4]);
     assert_ne!(rd32(&p, PCI_PREF_BASE_UPPER32), 0);
-    p.config_write(PCI_PREF_BASE_UPPER32, &saved.to_le_bytes());
+    let _ = p.config_write(PCI_PREF_BASE_UPPER32, &saved.to_le_bytes());
     // The windows contain the device BARs.
     let w = p.windows();
     let mem = w.mem.unwrap();
@@ -197,7 +201,7 @@ fn cxl_dport_probe_reaches_the_component_block() {
     assert_eq!(read(CM_OFFSET).unwrap(), hdr.into_bits());
 
     // The guest relocates the BAR: the VMM is told and re-registers.
-    let mv = p.config_write(0x14, &3u32.to_le_bytes()).unwrap();
+    let mv = p.config_write(0x14, &3u32.to_le_bytes()).bar_move.unwrap();
     assert_eq!(
         mv,
         BarMove {
@@ -218,7 +222,7 @@ fn cxl_dport_probe_reaches_the_component_block() {
 }
 
 #[test]
-fn linux_7_3_gpf_programming_and_sbr_unmask_attempt() {
+fn linux_7_3_gpf_programming_and_cxl_bus_reset() {
     let p = port();
     let cfg = |o: u16| Ok::<_, ()>(rd32(&p, u64::from(o)));
     let gpf = find_dvsec(cfg, CXL_VENDOR_ID, DVSEC_ID_PORT_GPF)
@@ -227,14 +231,25 @@ fn linux_7_3_gpf_programming_and_sbr_unmask_attempt() {
     // update_gpf_port_dvsec: base 2, scale 4 (20 ms) for both phases.
     for reg in [0x0C_u64, 0x0E] {
         let off = u64::from(gpf.offset) + reg;
-        p.config_write(off, &0x0402u16.to_le_bytes());
+        let _ = p.config_write(off, &0x0402u16.to_le_bytes());
         assert_eq!(rd16(&p, off), 0x0402);
     }
-    // cxl_bus reset: Unmask SBR cannot be set (SBR stays masked, host-owned).
+    // cxl_reset_bus_function: set Unmask SBR (read back, else cxl_sbr_masked() and
+    // ENOTTY: lab finding 13), pci_reset_secondary_bus: assert SBR (reported to the
+    // VMM once), wait, deassert; then restore Port Control.
     let ext = find_dvsec(cfg, CXL_VENDOR_ID, DVSEC_ID_PORT_EXTENSIONS)
         .unwrap()
         .unwrap();
     let ctl = u64::from(ext.offset) + 0x0C;
-    p.config_write(ctl, &1u16.to_le_bytes());
+    let reg = rd16(&p, ctl);
+    assert_eq!(reg & 1, 0, "SBR masked at reset");
+    let _ = p.config_write(ctl, &(reg | 1).to_le_bytes());
+    assert_eq!(rd16(&p, ctl), 1, "Unmask SBR reads back");
+    let bc = rd16(&p, PCI_BRIDGE_CONTROL);
+    let out = p.config_write(PCI_BRIDGE_CONTROL, &(bc | 0x40).to_le_bytes());
+    assert!(out.secondary_bus_reset && out.bar_move.is_none(), "{out:?}");
+    let out = p.config_write(PCI_BRIDGE_CONTROL, &bc.to_le_bytes());
+    assert_eq!(out, ConfigWriteOutcome::default());
+    let _ = p.config_write(ctl, &reg.to_le_bytes());
     assert_eq!(rd16(&p, ctl), 0);
 }

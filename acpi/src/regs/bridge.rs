@@ -41,5 +41,7 @@ pub const PREF_LIMIT_UPPER: u16 = 0x2C;
 pub const INTERRUPT_LINE: u16 = 0x3C;
 /// Offset of Bridge Control.
 pub const BRIDGE_CONTROL: u16 = 0x3E;
+/// Bridge Control bit 6: Secondary Bus Reset (asserts reset on the secondary bus).
+pub const BRIDGE_CONTROL_SBR: u16 = 1 << 6;
 /// Prefetchable Base/Limit type nibble: 64-bit addressing.
 pub const PREF_TYPE_64: u16 = 0x1;

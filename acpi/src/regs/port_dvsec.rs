@@ -36,6 +36,9 @@ pub mod port_ext {
     pub const STATUS: u16 = 0x0A;
     /// Port Control Extensions (16-bit): bit 0 Unmask SBR.
     pub const CONTROL: u16 = 0x0C;
+    /// Port Control Extensions bit 0, Unmask SBR: when 0 the Secondary Bus Reset bit of
+    /// the port's Bridge Control has no effect; when 1 setting it generates a hot reset.
+    pub const CONTROL_UNMASK_SBR: u16 = 1 << 0;
 }
 
 /// GPF DVSEC for CXL Ports (ID 4), revision 0.

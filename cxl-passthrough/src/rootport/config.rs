@@ -6,10 +6,10 @@
 //! ignored. Reads and writes of any size and alignment are served byte by byte.
 
 use crate::regs::bridge::{
-    BAR1, BRIDGE_CONTROL, CACHE_LINE_SIZE, CLASS_PCI_BRIDGE, DEVICE_ID, HEADER_TYPE,
-    HEADER_TYPE_BRIDGE, INTERRUPT_LINE, MEMORY_BASE, MEMORY_LIMIT, PREF_BASE, PREF_BASE_UPPER,
-    PREF_LIMIT, PREF_LIMIT_UPPER, PREF_TYPE_64, PRIMARY_BUS, SECONDARY_BUS, STATUS,
-    SUBORDINATE_BUS,
+    BAR1, BRIDGE_CONTROL, BRIDGE_CONTROL_SBR, CACHE_LINE_SIZE, CLASS_PCI_BRIDGE, DEVICE_ID,
+    HEADER_TYPE, HEADER_TYPE_BRIDGE, INTERRUPT_LINE, MEMORY_BASE, MEMORY_LIMIT, PREF_BASE,
+    PREF_BASE_UPPER, PREF_LIMIT, PREF_LIMIT_UPPER, PREF_TYPE_64, PRIMARY_BUS, SECONDARY_BUS,
+    STATUS, SUBORDINATE_BUS,
 };
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::pci::{
@@ -30,9 +30,9 @@ pub const COMMAND_WRITABLE: u16 = (1 << 1) | (1 << 2) | (1 << 6) | (1 << 8) | (1
 /// and bus mastering on.
 pub const COMMAND_INITIAL: u16 = COMMAND_MEMORY | (1 << 2);
 /// Bridge Control bits the guest may change: Parity Error Response, SERR# Enable and
-/// Secondary Bus Reset. SBR is stored but has no effect (Unmask SBR is 0, see
-/// `docs/topology.md`).
-pub const BRIDGE_CONTROL_WRITABLE: u16 = (1 << 0) | (1 << 1) | (1 << 6);
+/// Secondary Bus Reset. Asserting SBR resets the device below only while the CXL Port
+/// Extensions DVSEC's Unmask SBR is 1 ([`super::CxlRootPort::config_write`] reports it).
+pub const BRIDGE_CONTROL_WRITABLE: u16 = (1 << 0) | (1 << 1) | BRIDGE_CONTROL_SBR;
 /// Writable address bits of BAR 0 (a 64 KiB BAR).
 pub const BAR_LO_WRITABLE: u32 = !(COMPONENT_BLOCK_SIZE as u32 - 1);
 /// Bridge memory windows have 1 MiB granularity.

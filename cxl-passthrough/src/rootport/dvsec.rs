@@ -43,8 +43,10 @@ fn header(cs: &mut ConfigSpace, at: u16, next: u16, revision: u8, length: u16, i
 /// Writes the four DVSECs into `cs` (extended configuration space from 0x100).
 ///
 /// `link` is the Flex Bus state to show (see [`FlexBusBits::link_of`]); the component
-/// block is announced at offset 0 of BAR 0. Only the GPF phase controls are
-/// guest-writable; everything else is host-owned and read-only.
+/// block is announced at offset 0 of BAR 0. Only the GPF phase controls and the Port
+/// Control Extensions' Unmask SBR bit (which Linux's `cxl_bus` reset sets around a
+/// secondary bus reset) are guest-writable; everything else is host-owned and
+/// read-only.
 pub fn install(cs: &mut ConfigSpace, link: FlexBusBits) {
     header(
         cs,
@@ -65,6 +67,10 @@ pub fn install(cs: &mut ConfigSpace, link: FlexBusBits) {
         port_ext::REVISION,
         port_ext::LENGTH,
         DVSEC_ID_PORT_EXTENSIONS,
+    );
+    cs.set_wmask_u16(
+        PORT_EXT_AT + port_ext::CONTROL,
+        port_ext::CONTROL_UNMASK_SBR,
     );
 
     header(

@@ -27,9 +27,10 @@ use thiserror::Error;
 pub use crate::regs::port_dvsec::FlexBusBits;
 pub use config::{AddrRange, BridgeWindows, LinkParams};
 
-use crate::regs::bridge::BAR1;
+use crate::regs::bridge::{BAR1, BRIDGE_CONTROL, BRIDGE_CONTROL_SBR};
 use crate::regs::component::COMPONENT_BLOCK_SIZE;
 use crate::regs::pci::{BAR0, COMMAND, COMMAND_MEMORY};
+use crate::regs::port_dvsec::port_ext;
 use config::{BAR_LO_WRITABLE, ConfigSpace, HeaderParams, WINDOW_GRANULE};
 
 /// First address above the 32-bit space.
@@ -139,6 +140,20 @@ pub struct BarMove {
     pub from: u64,
     /// New guest address.
     pub to: u64,
+}
+
+/// What a guest configuration write asks of the VMM ([`CxlRootPort::config_write`]);
+/// one write can ask for both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct ConfigWriteOutcome {
+    /// The component block moved: re-register the port's MMIO handler.
+    pub bar_move: Option<BarMove>,
+    /// The guest asserted Secondary Bus Reset (Bridge Control 0 -> 1) with Unmask SBR
+    /// set: a hot reset of the device below, which the VMM performs before the guest's
+    /// next access to it (the facade's `vmm::secondary_bus_reset`). An SBR asserted
+    /// while Unmask SBR is 0 has no effect on a CXL port and is not reported.
+    pub secondary_bus_reset: bool,
 }
 
 /// Guest-access counters.
@@ -309,10 +324,13 @@ impl CxlRootPort {
 
     /// Guest configuration write of `data` at `offset` (any size, any alignment).
     ///
-    /// Host-owned bits are ignored. Returns a [`BarMove`] when the guest relocated the
-    /// component block BAR (memory decoding on and a real address, not a sizing probe).
-    pub fn config_write(&self, offset: u64, data: &[u8]) -> Option<BarMove> {
+    /// Host-owned bits are ignored. The outcome carries a [`BarMove`] when the guest
+    /// relocated the component block BAR (memory decoding on and a real address, not a
+    /// sizing probe), and a secondary bus reset when the guest asserted SBR with Unmask
+    /// SBR set.
+    pub fn config_write(&self, offset: u64, data: &[u8]) -> ConfigWriteOutcome {
         let mut st = self.lock();
+        let sbr_before = st.cs.u16_at(BRIDGE_CONTROL) & BRIDGE_CONTROL_SBR != 0;
         if st.cs.write(offset, data) == 0 {
             self.stats
                 .ignored_config_writes
@@ -322,8 +340,38 @@ impl CxlRootPort {
                 self.port_number,
                 data.len()
             );
-            return None;
+            return ConfigWriteOutcome::default();
         }
+        ConfigWriteOutcome {
+            secondary_bus_reset: self.sbr_asserted(&st, sbr_before),
+            bar_move: self.bar_moved(&mut st),
+        }
+    }
+
+    /// Whether the last write asserted an unmasked Secondary Bus Reset.
+    fn sbr_asserted(&self, st: &State, before: bool) -> bool {
+        if before || st.cs.u16_at(BRIDGE_CONTROL) & BRIDGE_CONTROL_SBR == 0 {
+            return false;
+        }
+        let ctl = st.cs.u16_at(dvsec::PORT_EXT_AT + port_ext::CONTROL);
+        let unmasked = ctl & port_ext::CONTROL_UNMASK_SBR != 0;
+        if unmasked {
+            log::info!(
+                "cxl root port {}: secondary bus reset asserted",
+                self.port_number
+            );
+        } else {
+            log::info!(
+                "cxl root port {}: secondary bus reset asserted with Unmask SBR = 0: no effect",
+                self.port_number
+            );
+        }
+        unmasked
+    }
+
+    /// Tracks memory decoding, and returns the component block's new address if the
+    /// last write moved it.
+    fn bar_moved(&self, st: &mut State) -> Option<BarMove> {
         let mem = st.cs.u16_at(COMMAND) & COMMAND_MEMORY != 0;
         self.mem_enabled.store(mem, Ordering::SeqCst);
         let lo = st.cs.u32_at(BAR0);

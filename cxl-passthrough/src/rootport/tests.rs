@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use super::config::*;
-use super::dvsec::{self, GPF_AT};
+use super::dvsec::{self, GPF_AT, PORT_EXT_AT};
 use super::*;
 use crate::regs::bridge::*;
 use crate::regs::component::CM_OFFSET;
@@ -13,7 +13,7 @@ use crate::regs::dvsec::{
     DVSEC_ID_REGISTER_LOCATOR,
 };
 use crate::regs::pci::{CONFIG_SPACE_SIZE, find_dvsec};
-use crate::regs::port_dvsec::{FlexBusBits, gpf};
+use crate::regs::port_dvsec::{FlexBusBits, gpf, port_ext};
 use crate::regs::reglocator::{BLOCK_ID_COMPONENT, FIRST_ENTRY, RegisterBlock};
 
 const BAR: u64 = 0xE000_0000;
@@ -194,11 +194,11 @@ fn flex_bus_shows_what_the_device_negotiated() {
 }
 
 #[test]
-fn gpf_phase_controls_are_guest_writable_and_nothing_else_in_the_dvsecs() {
+fn gpf_phase_controls_and_unmask_sbr_are_guest_writable_and_nothing_else_in_the_dvsecs() {
     let p = port();
     let before = snapshot(&p);
-    p.config_write(u64::from(GPF_AT + gpf::PHASE1_CONTROL), &[0xFF, 0xFF]);
-    p.config_write(
+    let _ = p.config_write(u64::from(GPF_AT + gpf::PHASE1_CONTROL), &[0xFF, 0xFF]);
+    let _ = p.config_write(
         u64::from(GPF_AT + gpf::PHASE2_CONTROL),
         &0x0305u16.to_le_bytes(),
     );
@@ -206,15 +206,88 @@ fn gpf_phase_controls_are_guest_writable_and_nothing_else_in_the_dvsecs() {
     assert_eq!(r16(&p, GPF_AT + gpf::PHASE2_CONTROL), 0x0305);
     // Everything else in extended space ignores all-ones writes.
     for o in (0x100u64..0x1000).step_by(4) {
-        p.config_write(o, &[0xFF; 4]);
+        let _ = p.config_write(o, &[0xFF; 4]);
     }
     let after = snapshot(&p);
+    let port_ctl = usize::from(PORT_EXT_AT + port_ext::CONTROL);
+    assert_eq!(
+        after[port_ctl..port_ctl + 2],
+        [0x01, 0x00],
+        "only Unmask SBR"
+    );
     for (o, (b, a)) in before.iter().zip(&after).enumerate() {
         let gpf_ctl = (usize::from(GPF_AT) + 0x0C..usize::from(GPF_AT) + 0x10).contains(&o);
-        if !gpf_ctl {
+        if !gpf_ctl && o != port_ctl {
             assert_eq!(b, a, "byte {o:#x} changed");
         }
     }
+}
+
+/// Linux's `cxl_bus` reset: read Port Control, set Unmask SBR (it must read back, or
+/// `cxl_sbr_masked()` holds and the reset fails with ENOTTY), assert SBR, deassert,
+/// restore Port Control.
+#[test]
+fn unmask_sbr_reads_back_and_an_unmasked_sbr_is_reported_once() {
+    let p = port();
+    let ctl = PORT_EXT_AT + port_ext::CONTROL;
+    assert_eq!(r16(&p, ctl), 0, "SBR masked at reset");
+    let bc = r16(&p, BRIDGE_CONTROL);
+    let assert_sbr = (bc | BRIDGE_CONTROL_SBR).to_le_bytes();
+    // Masked: the SBR bit is stored, but the device below is not reset.
+    assert_eq!(
+        p.config_write(u64::from(BRIDGE_CONTROL), &assert_sbr),
+        ConfigWriteOutcome::default()
+    );
+    assert_eq!(
+        r16(&p, BRIDGE_CONTROL) & BRIDGE_CONTROL_SBR,
+        BRIDGE_CONTROL_SBR
+    );
+    let _ = p.config_write(u64::from(BRIDGE_CONTROL), &bc.to_le_bytes());
+
+    let _ = p.config_write(u64::from(ctl), &0xFFFFu16.to_le_bytes());
+    assert_eq!(r16(&p, ctl), port_ext::CONTROL_UNMASK_SBR);
+    let out = p.config_write(u64::from(BRIDGE_CONTROL), &assert_sbr);
+    assert!(out.secondary_bus_reset && out.bar_move.is_none(), "{out:?}");
+    // Held asserted (a byte write of the same value): no second reset.
+    let out = p.config_write(u64::from(BRIDGE_CONTROL), &assert_sbr[..1]);
+    assert_eq!(out, ConfigWriteOutcome::default());
+    let out = p.config_write(u64::from(BRIDGE_CONTROL) + 1, &assert_sbr[1..]);
+    assert_eq!(out, ConfigWriteOutcome::default());
+    let out = p.config_write(u64::from(BRIDGE_CONTROL), &bc.to_le_bytes());
+    assert_eq!(out, ConfigWriteOutcome::default());
+    assert_eq!(r16(&p, BRIDGE_CONTROL), bc);
+    // Linux restores Port Control; SBR is masked again.
+    let _ = p.config_write(u64::from(ctl), &0u16.to_le_bytes());
+    assert_eq!(r16(&p, ctl), 0);
+    assert_eq!(
+        p.config_write(u64::from(BRIDGE_CONTROL), &assert_sbr),
+        ConfigWriteOutcome::default()
+    );
+}
+
+/// One write can move the component block and assert SBR at once.
+#[test]
+fn one_write_reports_a_bar_move_and_a_secondary_bus_reset() {
+    let p = port();
+    let ctl = PORT_EXT_AT + port_ext::CONTROL;
+    let _ = p.config_write(u64::from(ctl), &port_ext::CONTROL_UNMASK_SBR.to_le_bytes());
+    // 0x10..0x40 as the port holds it, with BAR 0 high = 1 and SBR set.
+    let mut img = [0u8; 0x30];
+    p.config_read(0x10, &mut img);
+    img[4..8].copy_from_slice(&1u32.to_le_bytes());
+    img[0x2F] |= (BRIDGE_CONTROL_SBR >> 8) as u8;
+    img[0x2E] |= BRIDGE_CONTROL_SBR as u8;
+    let out = p.config_write(0x10, &img);
+    assert_eq!(
+        out,
+        ConfigWriteOutcome {
+            bar_move: Some(BarMove {
+                from: BAR,
+                to: 0x1_E000_0000
+            }),
+            secondary_bus_reset: true,
+        }
+    );
 }
 
 #[test]
@@ -224,12 +297,12 @@ fn host_owned_header_registers_ignore_writes() {
     for o in [
         0x00u64, 0x08, 0x18, 0x1C, 0x20, 0x24, 0x28, 0x2C, 0x30, 0x34, 0x38,
     ] {
-        p.config_write(o, &[0xFF; 4]);
-        p.config_write(o, &[0x00; 4]);
+        let _ = p.config_write(o, &[0xFF; 4]);
+        let _ = p.config_write(o, &[0x00; 4]);
     }
     // PCIe capability: link capabilities (port number) and status, device caps.
     for o in [0x40u64, 0x44, 0x4C, 0x52, 0x6C] {
-        p.config_write(o, &[0x5A; 4]);
+        let _ = p.config_write(o, &[0x5A; 4]);
     }
     let after = snapshot(&p);
     assert_eq!(before[..0x3C], after[..0x3C]);
@@ -244,18 +317,18 @@ fn host_owned_header_registers_ignore_writes() {
 #[test]
 fn guest_owned_bits_read_back() {
     let p = port();
-    p.config_write(u64::from(COMMAND), &0xFFFFu16.to_le_bytes());
+    let _ = p.config_write(u64::from(COMMAND), &0xFFFFu16.to_le_bytes());
     assert_eq!(r16(&p, COMMAND), COMMAND_WRITABLE);
-    p.config_write(u64::from(BRIDGE_CONTROL), &0xFFFFu16.to_le_bytes());
+    let _ = p.config_write(u64::from(BRIDGE_CONTROL), &0xFFFFu16.to_le_bytes());
     assert_eq!(r16(&p, BRIDGE_CONTROL), BRIDGE_CONTROL_WRITABLE);
-    p.config_write(u64::from(INTERRUPT_LINE), &[0x0B]);
+    let _ = p.config_write(u64::from(INTERRUPT_LINE), &[0x0B]);
     assert_eq!(r8(&p, INTERRUPT_LINE), 0x0B);
     let dc = PCIE_CAP_AT + pcie::DEVICE_CONTROL;
-    p.config_write(u64::from(dc), &0xFFFFu16.to_le_bytes());
+    let _ = p.config_write(u64::from(dc), &0xFFFFu16.to_le_bytes());
     assert_eq!(r16(&p, dc), pcie::DEVICE_CONTROL_WRITABLE);
     // Retrain Link and Link Disable are host-owned and read 0.
     let lc = PCIE_CAP_AT + pcie::LINK_CONTROL;
-    p.config_write(u64::from(lc), &0xFFFFu16.to_le_bytes());
+    let _ = p.config_write(u64::from(lc), &0xFFFFu16.to_le_bytes());
     assert_eq!(r16(&p, lc), pcie::LINK_CONTROL_WRITABLE);
 }
 
@@ -266,25 +339,43 @@ fn bar_sizing_reports_64_kib_and_does_not_move_the_block() {
     let cmd = r16(&p, COMMAND);
     assert_eq!(
         p.config_write(u64::from(COMMAND), &(cmd & !COMMAND_MEMORY).to_le_bytes()),
-        None
+        ConfigWriteOutcome::default()
     );
-    assert_eq!(p.config_write(0x10, &[0xFF; 4]), None);
+    assert_eq!(
+        p.config_write(0x10, &[0xFF; 4]),
+        ConfigWriteOutcome::default()
+    );
     assert_eq!(r32(&p, 0x10), 0xFFFF_0004, "size 64 KiB, 64-bit memory");
-    assert_eq!(p.config_write(0x10, &0xE000_0000u32.to_le_bytes()), None);
-    assert_eq!(p.config_write(0x14, &[0xFF; 4]), None);
+    assert_eq!(
+        p.config_write(0x10, &0xE000_0000u32.to_le_bytes()),
+        ConfigWriteOutcome::default()
+    );
+    assert_eq!(
+        p.config_write(0x14, &[0xFF; 4]),
+        ConfigWriteOutcome::default()
+    );
     assert_eq!(r32(&p, 0x14), 0xFFFF_FFFF);
-    assert_eq!(p.config_write(0x14, &[0; 4]), None);
-    assert_eq!(p.config_write(u64::from(COMMAND), &cmd.to_le_bytes()), None);
+    assert_eq!(p.config_write(0x14, &[0; 4]), ConfigWriteOutcome::default());
+    assert_eq!(
+        p.config_write(u64::from(COMMAND), &cmd.to_le_bytes()),
+        ConfigWriteOutcome::default()
+    );
     assert_eq!(p.component_block_address(), BAR);
     // Sizing with decoding left on does not move it either.
-    assert_eq!(p.config_write(0x10, &[0xFF; 4]), None);
-    assert_eq!(p.config_write(0x10, &0xE000_0000u32.to_le_bytes()), None);
+    assert_eq!(
+        p.config_write(0x10, &[0xFF; 4]),
+        ConfigWriteOutcome::default()
+    );
+    assert_eq!(
+        p.config_write(0x10, &0xE000_0000u32.to_le_bytes()),
+        ConfigWriteOutcome::default()
+    );
 }
 
 #[test]
 fn bar_relocation_is_reported_once() {
     let p = port();
-    let mv = p.config_write(0x14, &1u32.to_le_bytes());
+    let mv = p.config_write(0x14, &1u32.to_le_bytes()).bar_move;
     assert_eq!(
         mv,
         Some(BarMove {
@@ -293,7 +384,10 @@ fn bar_relocation_is_reported_once() {
         })
     );
     assert_eq!(p.component_block_address(), 0x1_E000_0000);
-    assert_eq!(p.config_write(0x14, &1u32.to_le_bytes()), None);
+    assert_eq!(
+        p.config_write(0x14, &1u32.to_le_bytes()),
+        ConfigWriteOutcome::default()
+    );
 }
 
 /// The component block as a VMM's bus sees it, through the facade's [`MmioHandler`].
@@ -310,7 +404,7 @@ fn component_block_through_mmio_handler() {
     assert_eq!(u32::from_le_bytes(b), 0x0111_0001, "writes ignored");
     assert_eq!(p.stats.ignored_mmio_writes.load(Ordering::Relaxed), 1);
     // Memory decoding off: the block reads all-ones.
-    p.config_write(u64::from(COMMAND), &[0; 2]);
+    let _ = p.config_write(u64::from(COMMAND), &[0; 2]);
     h.read(CM_OFFSET, &mut b);
     assert_eq!(b, [0xFF; 4]);
 }
@@ -402,11 +496,11 @@ proptest! {
         let p = port();
         let before = snapshot(&p);
         for (o, data) in &writes {
-            p.config_write(*o, data);
+            let _ = p.config_write(*o, data);
             let mut out = vec![0u8; data.len()];
             p.config_read(*o, &mut out);
         }
-        p.config_write(far, &[0xAA; 8]);
+        let _ = p.config_write(far, &[0xAA; 8]);
         let mut out = [0u8; 8];
         p.config_read(far, &mut out);
         let after = snapshot(&p);
@@ -429,10 +523,10 @@ fn port_wmask() -> Vec<u8> {
     let base = snapshot(&p);
     (0..usize::from(CONFIG_SPACE_SIZE))
         .map(|o| {
-            p.config_write(o as u64, &[!base[o]]);
+            let _ = p.config_write(o as u64, &[!base[o]]);
             let mut b = [0u8];
             p.config_read(o as u64, &mut b);
-            p.config_write(o as u64, &[base[o]]);
+            let _ = p.config_write(o as u64, &[base[o]]);
             b[0] ^ base[o]
         })
         .collect()
@@ -451,6 +545,7 @@ fn write_mask_is_exactly_the_documented_guest_owned_set() {
         0x48..0x4A,   // Device Control
         0x50..0x51,   // Link Control
         0x5C..0x5D,   // Root Control
+        0x12C..0x12D, // Port Control Extensions (Unmask SBR)
         0x154..0x158, // GPF phase 1/2 control
     ]
     .into_iter()

@@ -558,7 +558,21 @@ impl CxlDevice {
         &self,
         hooks: &mut dyn MemoryHooks,
     ) -> Result<DecoderState, DeviceError> {
+        self.settle_guest_reset(hooks, Ok(()))
+    }
+
+    /// Settles a reset the guest asked for and the VMM performed itself (a secondary
+    /// bus reset turned into `VFIO_DEVICE_RESET`): `reset` is how that went. A failed
+    /// reset leaves the device fenced and the memory quiesced, like a failed
+    /// [`CxlDevice::reset`]; a good one is followed by
+    /// [`CxlDevice::relock_after_guest_reset`].
+    pub fn settle_guest_reset(
+        &self,
+        hooks: &mut dyn MemoryHooks,
+        reset: Result<(), DeviceError>,
+    ) -> Result<DecoderState, DeviceError> {
         self.fenced_transition(hooks, |_| {
+            reset?;
             self.hardware_refreshed();
             Ok(())
         })

@@ -17,6 +17,11 @@ pub enum GuestReset {
     Flr,
     /// CXL reset (DVSEC Control2: Initiate CXL Reset) on a CXL-reset-capable device.
     CxlReset,
+    /// Secondary Bus Reset asserted on the emulated root port above the device with
+    /// Unmask SBR set (Linux's `cxl_bus` reset method, for a device without FLR);
+    /// reported by [`crate::rootport::CxlRootPort::config_write`], never by
+    /// [`classify_config_write`], and performed by the VMM as `VFIO_DEVICE_RESET`.
+    SecondaryBusReset,
 }
 
 /// Whether writing `data` at config offset `offset` sets bit `mask` of the 16-bit

@@ -1,10 +1,14 @@
-//! [`guest_config_write`]: a guest configuration-space write that may reset the device
-//! (FLR through PCIe Device Control, CXL Reset through the CXL Device DVSEC) — the
-//! kernel performs the reset, and decoder 0 must be locked again at the window before
-//! the guest uses the device memory.
+//! Resets the guest starts: [`guest_config_write`] for a device configuration-space
+//! write that resets the device (FLR through PCIe Device Control, CXL Reset through the
+//! CXL Device DVSEC) — the kernel performs the reset — and [`secondary_bus_reset`] for a
+//! Secondary Bus Reset the guest asserted on the emulated root port above the device —
+//! the VMM performs it as `VFIO_DEVICE_RESET`. Both run one sequence: take the device
+//! memory away from the guest, reset, re-lock decoder 0 at the window (or fence the
+//! device), give the memory back.
 
 use log::{error, info};
 
+use crate::backend::ResetKind;
 use crate::errors::Chain;
 use crate::runtime::guest_reset::{GuestReset, classify_config_write};
 use crate::runtime::{CxlDevice, DecoderState, DeviceError, HookError, MemoryHooks};
@@ -15,9 +19,10 @@ pub struct GuestResetOutcome {
     /// Which reset.
     pub kind: GuestReset,
     /// Whether the device memory was taken away from the guest before the reset (the
-    /// reset is forwarded either way: the guest asked for it).
+    /// reset is performed either way: the guest asked for it).
     pub quiesce: Result<(), HookError>,
-    /// Decoder 0 re-locked (and the memory given back), or why the device is now fenced.
+    /// Decoder 0 re-locked (and the memory given back), or why the device is now fenced
+    /// (the reset itself failed, or re-locking after it did).
     pub relock: Result<DecoderState, DeviceError>,
 }
 
@@ -34,32 +39,69 @@ pub fn guest_config_write<R>(
     hooks: &mut dyn MemoryHooks,
     forward: impl FnOnce() -> R,
 ) -> (R, Option<GuestResetOutcome>) {
-    let kind = classify_config_write(dev.desc(), offset, data);
-    let quiesce = kind.map(|kind| {
-        info!("cxl: guest {kind:?}: device memory taken away from the guest");
-        hooks.quiesce().inspect_err(|e| {
-            error!(
-                "cxl: the VMM could not take the device memory away before the guest's \
-                 {kind:?}: {}",
-                Chain(e)
-            );
-        })
-    });
-    let ret = forward();
-    let outcome = kind.zip(quiesce).map(|(kind, quiesce)| {
-        info!("cxl: guest {kind:?}, re-locking HDM decoder 0");
-        let relock = dev.relock_after_guest_reset(hooks);
-        if let Err(e) = &relock {
-            error!(
-                "cxl: re-lock after {kind:?} failed, device fenced: {}",
-                Chain(e)
-            );
+    match classify_config_write(dev.desc(), offset, data) {
+        None => (forward(), None),
+        Some(kind) => {
+            let (ret, outcome) = run_guest_reset(dev, kind, hooks, || (forward(), Ok(())));
+            (ret, Some(outcome))
         }
+    }
+}
+
+/// Resets the device below the emulated root port after the guest asserted Secondary
+/// Bus Reset there with Unmask SBR set (a
+/// [`ConfigWriteOutcome::secondary_bus_reset`](crate::rootport::ConfigWriteOutcome)),
+/// exactly as [`guest_config_write`] handles a guest FLR: the device memory is taken
+/// away from the guest, the device reset with `VFIO_DEVICE_RESET` (the kernel picks the
+/// method: FLR, or its own bus reset), decoder 0 re-locked and the memory given back.
+/// A failed `VFIO_DEVICE_RESET` leaves the device fenced (overlay all-ones, memory
+/// away from the guest) and is reported in [`GuestResetOutcome::relock`].
+///
+/// Call it before the guest's next access to the device (from the root port's
+/// configuration write handler: Linux deasserts SBR and then polls the device).
+pub fn secondary_bus_reset(dev: &CxlDevice, hooks: &mut dyn MemoryHooks) -> GuestResetOutcome {
+    let ((), outcome) = run_guest_reset(dev, GuestReset::SecondaryBusReset, hooks, || {
+        (
+            (),
+            dev.backend()
+                .reset(ResetKind::Device)
+                .map_err(DeviceError::from),
+        )
+    });
+    outcome
+}
+
+/// The one guest-reset sequence: quiesce, `perform` (which returns the caller's value
+/// and whether the reset itself worked), then re-lock and restore, or fence.
+fn run_guest_reset<R>(
+    dev: &CxlDevice,
+    kind: GuestReset,
+    hooks: &mut dyn MemoryHooks,
+    perform: impl FnOnce() -> (R, Result<(), DeviceError>),
+) -> (R, GuestResetOutcome) {
+    info!("cxl: guest {kind:?}: device memory taken away from the guest");
+    let quiesce = hooks.quiesce().inspect_err(|e| {
+        error!(
+            "cxl: the VMM could not take the device memory away before the guest's \
+             {kind:?}: {}",
+            Chain(e)
+        );
+    });
+    let (ret, reset) = perform();
+    info!("cxl: guest {kind:?}, re-locking HDM decoder 0");
+    let relock = dev.settle_guest_reset(hooks, reset);
+    if let Err(e) = &relock {
+        error!(
+            "cxl: re-lock after {kind:?} failed, device fenced: {}",
+            Chain(e)
+        );
+    }
+    (
+        ret,
         GuestResetOutcome {
             kind,
             quiesce,
             relock,
-        }
-    });
-    (ret, outcome)
+        },
+    )
 }

@@ -13,6 +13,7 @@
 //! | build the root port, route the segment's ECAM | [`root_port`], [`route_ecam`] |
 //! | produce the CEDT and the AML (or an SSDT) | [`Platform::cedt`], [`Platform::aml`], [`Platform::ssdt`] |
 //! | guest FLR / CXL Reset | [`guest_config_write`] |
+//! | guest Secondary Bus Reset on the root port ([`CxlRootPort::config_write`] reports it) | [`secondary_bus_reset`] |
 //! | VMM reset: unmap, reset, re-lock, remap | [`CxlDevice::reset`] with the [`GuestMapping`]s as [`MemoryHooks`] |
 //!
 //! What the facade needs from the VMM reaches it through three small traits, each with
@@ -35,7 +36,7 @@ mod segment;
 mod window_area;
 
 pub use bar_access::{BarAccess, route_bar_access};
-pub use config_write::{GuestResetOutcome, guest_config_write};
+pub use config_write::{GuestResetOutcome, guest_config_write, secondary_bus_reset};
 pub use device_fd::backend_from_device_fd;
 pub use error::VmmError;
 pub use memory::{DmaMapper, GuestMapping, MemorySlots};
@@ -56,7 +57,7 @@ pub use cxl_acpi::{Chbcr, HostBridge, IntxRoute, MmioWindow};
 pub use crate::backend::{Backend, ResetKind};
 pub use crate::plan::Window;
 pub use crate::plan::topology::TopologyPlan;
-pub use crate::rootport::{CxlRootPort, DeviceBar};
+pub use crate::rootport::{BarMove, ConfigWriteOutcome, CxlRootPort, DeviceBar};
 pub use crate::runtime::guest_reset::GuestReset;
 pub use crate::runtime::{CxlDevice, DecoderState, DeviceState, HookError, MemoryHooks};
 pub use crate::sys::page::host_page_size;
@@ -68,3 +69,5 @@ pub const NOT_MIGRATABLE: &str = "CXL passthrough devices cannot be snapshotted 
 
 #[cfg(all(test, feature = "sim"))]
 mod tests;
+#[cfg(all(test, feature = "sim"))]
+mod tests_sbr;

@@ -13,15 +13,15 @@ use crate::regs::pci::{PCIE_DEVCTL_BCR_FLR, PCIE_DEVICE_CONTROL};
 use crate::runtime::probe::ProbeError;
 use crate::uapi::UapiRevision;
 
-const WINDOW_AREA: u64 = 0x40_0000_0000;
-const BAR_GPA: u64 = 0x80_0000_0000;
+pub(super) const WINDOW_AREA: u64 = 0x40_0000_0000;
+pub(super) const BAR_GPA: u64 = 0x80_0000_0000;
 const CHBCR_GPA: u64 = 0xfd00_0000;
 
 /// What the VMM saw: `(map?, gpa, len)` per slot call.
 #[derive(Clone, Debug, Default)]
-struct Slots {
-    log: Arc<Mutex<Vec<(bool, u64, usize)>>>,
-    fail_map: Arc<AtomicBool>,
+pub(super) struct Slots {
+    pub(super) log: Arc<Mutex<Vec<(bool, u64, usize)>>>,
+    pub(super) fail_map: Arc<AtomicBool>,
 }
 
 impl MemorySlots for Slots {
@@ -82,11 +82,16 @@ impl Bus {
     }
 }
 
-fn booted(rev: UapiRevision) -> (Platform, CxlDevice) {
+pub(super) fn booted(rev: UapiRevision) -> (Platform, CxlDevice) {
     let backend = DevicePath::parse(&format!("sim:{rev}"))
         .expect("path")
         .open()
         .expect("open");
+    boot(rev, backend)
+}
+
+/// Boots `backend` (a `rev` device) at [`WINDOW_AREA`].
+pub(super) fn boot(rev: UapiRevision, backend: Arc<dyn Backend>) -> (Platform, CxlDevice) {
     let mut platform = Platform::new(WINDOW_AREA, 1 << 40, 4096).expect("area");
     let (dev, d) = platform
         .boot_device(backend, RevisionChoice::Auto)
