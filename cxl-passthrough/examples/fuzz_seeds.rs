@@ -2,8 +2,13 @@
 //! register images, so the committed seeds can be regenerated and checked:
 //!
 //! ```text
-//! cargo run -p cxl-passthrough --example fuzz_seeds -- fuzz/seeds/reg_walks
+//! cargo run -p cxl-passthrough --example fuzz_seeds -- fuzz/seeds/reg_walks fuzz/seeds/uapi_parse
 //! ```
+//!
+//! The second directory receives the `uapi_parse` seeds: per revision and BAR layout,
+//! the simulator's device info, component BAR, DPA and COMP_REGS answers, each padded
+//! to 8 bytes so the target's three cut points (n/256 of 2048 bytes) land on them, and
+//! checked to validate (for v4 through `discover_v4`) before they are written.
 //!
 //! One seed per (revision, BAR layout A/B/C, v2 decoder count 1/2/4/16, config view, DVSEC
 //! ID): `[sel, len: u16 LE, component image, config image]` (the format documented in
@@ -74,6 +79,74 @@ fn trim(mut img: Vec<u8>) -> Vec<u8> {
     img
 }
 
+/// Bytes of `uapi_parse` input after its 8-byte head (256 cut units of 8 bytes).
+const UAPI_REST: usize = 2048;
+
+/// Writes the `uapi_parse` seeds (see the module docs).
+fn uapi_seeds(dir: &std::path::Path) -> Result<()> {
+    use cxl_passthrough::backend::Backend;
+    use cxl_passthrough::uapi::{
+        discover_v4, parse_device_info, parse_region_info, validate_layout,
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = 0;
+    for rev in UapiRevision::ALL {
+        for (name, bar_layout) in [
+            ("a", BarLayout::End),
+            ("b", BarLayout::Start),
+            ("c", BarLayout::Middle),
+        ] {
+            let sim = SimDevice::new(SimConfig {
+                bar_layout,
+                ..SimConfig::new(rev)
+            })?;
+            let desc = probe(&sim, RevisionChoice::Auto, 4096)?;
+            let answers = [
+                sim.device_info()?,
+                sim.region_info(desc.bar.index)?,
+                sim.region_info(desc.dpa.index)?,
+                sim.region_info(desc.comp_regs.index)?,
+            ];
+            // The target's check, on exactly these answers.
+            let mut dev = parse_device_info(&answers[0], RevisionChoice::Auto)?;
+            let bar = parse_region_info(&answers[1], desc.bar.index)?;
+            let dpa = parse_region_info(&answers[2], desc.dpa.index)?;
+            let comp = parse_region_info(&answers[3], desc.comp_regs.index)?;
+            if dev.v4 {
+                dev.cxl = Some(discover_v4(&dev, &[dpa.clone(), comp.clone()])?);
+            }
+            validate_layout(&dev, &bar, &dpa, &comp)?;
+            let mut rest = Vec::new();
+            let mut cuts = [0u8; 3];
+            for (i, a) in answers.iter().enumerate() {
+                rest.extend_from_slice(a);
+                rest.resize(rest.len().next_multiple_of(8), 0);
+                if let Some(c) = cuts.get_mut(i) {
+                    *c = u8::try_from(rest.len() / 8)?;
+                }
+            }
+            ensure!(rest.len() <= UAPI_REST, "answers exceed the seed size");
+            rest.resize(UAPI_REST, 0);
+            let choice = match rev {
+                UapiRevision::V2 => 1,
+                UapiRevision::V3 => 2,
+                UapiRevision::V4 => 3,
+            };
+            for (tag, sel) in [("auto", 0u8), ("forced", choice)] {
+                let bar_index = u8::try_from(desc.bar.index)?;
+                let mut seed = vec![sel, bar_index, 0, 0, 0, cuts[0], cuts[1], cuts[2]];
+                seed.extend_from_slice(&rest);
+                let file = format!("{rev}-{name}-{tag}");
+                std::fs::write(dir.join(&file), &seed)
+                    .with_context(|| format!("writing {file}"))?;
+                written += 1;
+            }
+        }
+    }
+    println!("{written} seeds in {}", dir.display());
+    Ok(())
+}
+
 /// Checks that the target's three walks all succeed on the seed.
 fn check(sel: u8, comp: &[u8], cm_base: u64, cfg_img: &[u8]) -> Result<()> {
     let limit = comp.len() as u64;
@@ -97,9 +170,13 @@ fn check(sel: u8, comp: &[u8], cm_base: u64, cfg_img: &[u8]) -> Result<()> {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, dir] = args.as_slice() else {
-        bail!("usage: fuzz_seeds <output directory, e.g. fuzz/seeds/reg_walks>");
+    let [_, dir, uapi_dir] = args.as_slice() else {
+        bail!(
+            "usage: fuzz_seeds <reg_walks seed directory> <uapi_parse seed directory>, e.g. \
+             fuzz/seeds/reg_walks fuzz/seeds/uapi_parse"
+        );
     };
+    uapi_seeds(&PathBuf::from(uapi_dir))?;
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = 0;
@@ -107,6 +184,9 @@ fn main() -> Result<()> {
         let counts: &[u32] = match rev {
             UapiRevision::V2 => &[1, 2, 4, 16],
             UapiRevision::V3 => &[1],
+            // v4's COMP_REGS is the HDM block alone (no capability array to walk); its
+            // answers are seeds of `uapi_parse`.
+            UapiRevision::V4 => &[],
         };
         for (topo, bar_layout) in [
             ("a", BarLayout::End),

@@ -39,7 +39,7 @@ fn expected(count: u32, dpa: u64) -> AcpiDescription {
 
 #[test]
 fn writes_the_tables_of_the_planned_topology() {
-    for (uapi, count) in [("v2", 1u32), ("v3", 3)] {
+    for (uapi, count) in [("v2", 1u32), ("v3", 3), ("v4", 2)] {
         let dir = std::env::temp_dir().join(format!("cxl-acpi-cli-{}-{uapi}", std::process::id()));
         let out = Command::new(env!("CARGO_BIN_EXE_cxl-passthrough"))
             .args([

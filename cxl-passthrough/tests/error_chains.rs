@@ -32,7 +32,7 @@ fn faulted_probe(revision: UapiRevision, op: Op) -> ProbeError {
 
 #[test]
 fn probe_errors_from_the_backend_print_once() {
-    for revision in [UapiRevision::V2, UapiRevision::V3] {
+    for revision in UapiRevision::ALL {
         let e = faulted_probe(revision, Op::DeviceInfo);
         assert_eq!(
             assert_chain_once(&e),

@@ -1,10 +1,11 @@
-//! The fault matrix: for every fault kind the simulator offers, on v2 and v3, through
+//! The fault matrix: for every fault kind the simulator offers, on v2, v3 and v4, through
 //! the simulator backend and the kernel backend, the fault is injected right before the
 //! N-th backend call of each phase (probe, lock, topology plan, map, overlay, VFIO
 //! reset, guest FLR) for every N that phase makes. After the fault is cleared the same
 //! device must recover: the phase succeeds when run again, decoder 0 is committed and
 //! locked at the window with decoding enabled, device memory holds what the host wrote,
-//! and a later reset works. Nothing panics, and open fds return to their baseline.
+//! and a later reset works. v4 wipes device memory at every reset (a CXL reset): there
+//! the memory must read zero after each successful reset, and the host writes it again. Nothing panics, and open fds return to their baseline.
 //!
 //! One test in its own binary, so no other test changes the fd count meanwhile.
 #![allow(clippy::unwrap_used)]
@@ -96,6 +97,8 @@ fn chain(e: &(dyn Error + 'static)) -> String {
 
 /// One device under test: the simulator, the counting wrapper, and what the phases built.
 struct Rig {
+    rev: UapiRevision,
+    sim: Arc<cxl_passthrough::backend::sim::SimDevice>,
     armed: Arc<Armed>,
     desc: Option<DeviceDesc>,
     dev: Option<CxlDevice>,
@@ -113,6 +116,8 @@ impl Rig {
         };
         let armed = Armed::new(sim.clone(), inner);
         Self {
+            rev,
+            sim,
             armed,
             desc: None,
             dev: None,
@@ -127,6 +132,18 @@ impl Rig {
     /// Runs `phase` once; errors are returned as text (the phase may legitimately fail
     /// while a fault is active).
     fn run(&mut self, phase: Phase) -> Result<(), String> {
+        self.run_phase(phase)?;
+        if self.rev == UapiRevision::V4 && matches!(phase, Phase::VfioReset | Phase::GuestFlr) {
+            // v4's CXL reset always clears device memory; the host fills it again.
+            let mut got = [0xAAu8; SEED.len()];
+            self.sim.dpa_host_read(0, &mut got).unwrap();
+            assert_eq!(got, [0u8; SEED.len()], "v4 {phase:?}: memory not wiped");
+            self.sim.dpa_host_write(0, SEED).unwrap();
+        }
+        Ok(())
+    }
+
+    fn run_phase(&mut self, phase: Phase) -> Result<(), String> {
         match phase {
             Phase::Probe => {
                 let desc = probe(self.armed.as_ref(), RevisionChoice::Auto, PAGE)

@@ -466,3 +466,68 @@ fn default_host_paths_are_the_real_ones() {
     assert_eq!(p.iommu(), Path::new("/dev/iommu"));
     assert_eq!(p.container(), Path::new("/dev/vfio/vfio"));
 }
+
+/// v4's DMA path for device memory: the HDM region exported as a dma-buf
+/// (`VFIO_DEVICE_FEATURE` with `GET | DMA_BUF` on the device fd, one range) and mapped
+/// into the IOAS by fd (`IOMMU_IOAS_MAP_FILE`); a type1 container cannot import it; the
+/// kernel's refusal (a kernel without the exporter) reaches the caller with its errno.
+#[test]
+fn v4_device_memory_is_exported_as_a_dma_buf_and_mapped_by_fd() {
+    let (_root, paths) = tree("dmabuf", full_tree());
+    let sys = kernel(Script::default());
+    let b = KernelBackend::open_with(sys.clone(), &DeviceLocator::Bdf(BDF.into()), &paths).unwrap();
+    let cdev = paths.dev.join("vfio/devices/vfio3");
+    let iommu = paths.dev.join("iommu");
+    let fd = b.export_dma_buf(9, 0, 0x20_0000).unwrap();
+    let f = buf_of(&sys, sv::VFIO_DEVICE_FEATURE);
+    assert_eq!(f.len(), 40);
+    assert_eq!(f[0..4], 40u32.to_ne_bytes());
+    assert_eq!(f[4..8], ((1u32 << 16) | 11).to_ne_bytes(), "GET | DMA_BUF");
+    assert_eq!(f[8..12], 9u32.to_ne_bytes(), "region index");
+    assert_eq!(f[16..24], [0, 0, 0, 0, 1, 0, 0, 0], "flags 0, one range");
+    assert_eq!(f[24..32], 0u64.to_ne_bytes());
+    assert_eq!(f[32..40], 0x20_0000u64.to_ne_bytes());
+    assert_eq!(
+        sys.ioctls().last().unwrap(),
+        &(cdev.clone(), sv::VFIO_DEVICE_FEATURE)
+    );
+    use std::os::fd::{AsFd, AsRawFd};
+    b.map_dma_buf(fd.as_fd(), 0x40_0000_0000, 0x20_0000)
+        .unwrap();
+    let m = buf_of(&sys, sv::IOMMU_IOAS_MAP_FILE);
+    assert_eq!(m.len(), 40);
+    assert_eq!(m[4..12], [7, 0, 0, 0, IOAS_ID as u8, 0, 0, 0]);
+    assert_eq!(m[12..16], fd.as_raw_fd().to_ne_bytes());
+    assert_eq!(
+        m[16..24],
+        0u64.to_ne_bytes(),
+        "from the start of the buffer"
+    );
+    assert_eq!(m[24..32], 0x20_0000u64.to_ne_bytes());
+    assert_eq!(m[32..40], 0x40_0000_0000u64.to_ne_bytes());
+    assert_eq!(sys.ioctls().last().unwrap().0, iommu);
+    assert!(matches!(
+        b.export_dma_buf(9, 0, 0),
+        Err(BackendError::Invalid(_))
+    ));
+
+    // A kernel without the exporter.
+    let sys = kernel(Script {
+        enotty_on: Some(sv::VFIO_DEVICE_FEATURE),
+        ..Script::default()
+    });
+    let b = KernelBackend::open_with(sys, &DeviceLocator::Bdf(BDF.into()), &paths).unwrap();
+    assert_eq!(
+        b.export_dma_buf(9, 0, 0x1000).unwrap_err().raw_os_error(),
+        Some(libc::ENOTTY)
+    );
+
+    // The container path.
+    let sys = kernel(Script::default());
+    let b = KernelBackend::open_with(sys, &DeviceLocator::BdfGroup(BDF.into()), &paths).unwrap();
+    let fd = b.export_dma_buf(9, 0, 0x1000).unwrap();
+    assert!(matches!(
+        b.map_dma_buf(fd.as_fd(), 0, 0x1000),
+        Err(BackendError::Invalid(_))
+    ));
+}

@@ -113,10 +113,11 @@ fn real_device_lifecycle() -> Result<()> {
         return Ok(());
     };
     let page = 4096;
-    let b: Arc<dyn Backend> = Arc::new(
+    let kb = Arc::new(
         KernelBackend::open(&DeviceLocator::parse(&dev))
             .with_context(|| format!("opening {dev}"))?,
     );
+    let b: Arc<dyn Backend> = kb.clone();
     let desc = probe(b.as_ref(), RevisionChoice::Auto, page).context("probe")?;
     eprintln!(
         "lifecycle: {:?}, firmware-committed {}, DPA {:#x} (mmap {}), HDM block @{:#x} {} decoder(s), \
@@ -156,6 +157,9 @@ fn real_device_lifecycle() -> Result<()> {
         n == 16 && back == pattern,
         "DPA write through mmap not seen by pread"
     );
+    if desc.revision == cxl_passthrough::uapi::UapiRevision::V4 {
+        dma_buf(&kb, &desc, window.base)?;
+    }
     let areas = cxl.map_sparse().context("map sparse areas")?;
     eprintln!("lifecycle: {} sparse BAR area(s) mapped", areas.len());
     drop((map, areas));
@@ -169,5 +173,35 @@ fn real_device_lifecycle() -> Result<()> {
         "lifecycle: DPA after reset: {n} bytes {back:02x?} (kept: {})",
         back == pattern
     );
+    Ok(())
+}
+
+/// v4: device memory exported as a dma-buf and mapped into the backend's IOAS at `iova`
+/// (the selftest's `hdm_mem_ioas_map`); a kernel without the exporter (EINVAL,
+/// EOPNOTSUPP) or a container instead of an IOAS is reported, not failed.
+fn dma_buf(
+    kb: &cxl_passthrough::backend::kernel::KernelBackend,
+    desc: &cxl_passthrough::runtime::DeviceDesc,
+    iova: u64,
+) -> Result<()> {
+    use cxl_passthrough::backend::kernel::IommuCtx;
+    use std::os::fd::AsFd;
+    let len = desc.dpa.size.min(2 << 20);
+    let fd = match kb.export_dma_buf(desc.dpa.index, 0, len) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => {
+            eprintln!("lifecycle: v4 dma-buf export refused ({e}): kernel has no CXL exporter");
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("VFIO_DEVICE_FEATURE(DMA_BUF)"),
+    };
+    if !matches!(kb.iommu(), Some(IommuCtx::Iommufd { .. })) {
+        eprintln!("lifecycle: v4 dma-buf exported; not mapped (no iommufd IOAS on this path)");
+        return Ok(());
+    }
+    kb.map_dma_buf(fd.as_fd(), iova, len)
+        .context("IOMMU_IOAS_MAP_FILE of the dma-buf")?;
+    kb.unmap_dma(iova, len).context("unmapping the dma-buf")?;
+    eprintln!("lifecycle: v4 dma-buf of {len:#x} bytes mapped at iova {iova:#x} and unmapped");
     Ok(())
 }

@@ -165,6 +165,17 @@ fn backend_faults_read_all_ones_and_drop_writes() {
         });
         ov.write(gc_off, &0u32.to_le_bytes());
         s.clear_faults();
+        if rev == UapiRevision::V4 {
+            // v4's HDM block is the VMM's own view (no backend write to fail); a write
+            // the overlay forwards to the BAR (CXL.cache/mem area, outside the HDM
+            // block) meets the fault instead.
+            s.inject(Fault::Eio {
+                op: Op::Write,
+                count: Some(1),
+            });
+            ov.write(0x1100, &0u32.to_le_bytes());
+            s.clear_faults();
+        }
         let mut now = [0u8; 4];
         ov.read(gc_off, &mut now);
         assert_eq!(now, gc, "{rev:?}: failed write changed the register");

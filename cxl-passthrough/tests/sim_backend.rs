@@ -94,6 +94,7 @@ fn packed_layout_offsets_are_not_index_shifted() {
         let (dpa_i, comp_i) = match rev {
             UapiRevision::V2 => (fx.v2().dpa_region_index, fx.v2().comp_regs_region_index),
             UapiRevision::V3 => (fx.v3().hdm_region_idx, fx.v3().comp_reg_region_idx),
+            UapiRevision::V4 => unreachable!("v4 has no CXL capability (sim_v4.rs)"),
         };
         let mut max_other = 0;
         for i in 0..11 {

@@ -137,9 +137,30 @@ proptest! {
     }
 
     #[test]
+    fn v4_comp_regs_access_rules(pos in 0u64..0x40, len in 0usize..0x40) {
+        let dev = device(UapiRevision::V4, BarLayout::End);
+        let comp = dev.region_offset(10).unwrap();
+        let mut b = vec![0u8; len];
+        let r = dev.pread(comp + pos, &mut b);
+        // Alignment first, then pos < size (0x30), then the count is clamped.
+        let want = if len == 0 {
+            Ok(0)
+        } else if pos % 4 != 0 || len % 4 != 0 || pos >= 0x30 {
+            Err(libc::EINVAL)
+        } else {
+            Ok(len.min(0x30 - pos as usize))
+        };
+        prop_assert_eq!(r.map_err(|e| e.0), want);
+        // Writes answer the same and change nothing.
+        let before = dev.hw_hdm();
+        prop_assert_eq!(dev.pwrite(comp + pos, &vec![0xA5; len]).map_err(|e| e.0), want);
+        prop_assert_eq!(dev.hw_hdm(), before);
+    }
+
+    #[test]
     fn config_writes_keep_ids_and_consistent_reads(
         writes in prop::collection::vec((0u64..0x160, prop::sample::select(vec![1usize, 2, 4]), any::<u32>()), 1..30),
-        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
+        rev in prop::sample::select(UapiRevision::ALL.to_vec()),
     ) {
         let dev = device(rev, BarLayout::Middle);
         let ids = cfg32(&dev, 0);
@@ -161,10 +182,15 @@ proptest! {
     #[test]
     fn dpa_rw_matches_a_flat_model(
         ops in prop::collection::vec((0u64..(1 << 20), prop::collection::vec(any::<u8>(), 1..64)), 1..20),
-        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
+        rev in prop::sample::select(UapiRevision::ALL.to_vec()),
     ) {
         let dev = SimDevice::new(SimConfig { dpa_size: 256 << 20, ..SimConfig::new(rev) }).unwrap();
-        let dpa = dev.region_offset(if rev == UapiRevision::V2 { 9 } else { 10 }).unwrap();
+        let dpa = dev.region_offset(if rev == UapiRevision::V3 { 10 } else { 9 }).unwrap();
+        if rev == UapiRevision::V4 {
+            // v4 serves device memory only with (virtual) Memory Space enabled.
+            let cmd = cfg16(&dev, 4) | 2;
+            cfg_write(&dev, 4, &cmd.to_le_bytes());
+        }
         let mut model = std::collections::BTreeMap::new();
         for (off, data) in &ops {
             prop_assert_eq!(dev.pwrite(dpa + off, data), Ok(data.len()));
@@ -173,6 +199,10 @@ proptest! {
             }
         }
         dev.ioctl_reset().unwrap();
+        if rev == UapiRevision::V4 {
+            // v4's reset is a CXL reset: device memory is cleared.
+            model.values_mut().for_each(|b| *b = 0);
+        }
         for (off, data) in &ops {
             let mut got = vec![0u8; data.len()];
             prop_assert_eq!(dev.pread(dpa + off, &mut got), Ok(data.len()));

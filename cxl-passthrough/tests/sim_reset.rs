@@ -145,8 +145,13 @@ fn v2_guest_cxl_reset_needs_capability() {
 
 #[test]
 fn guest_flr_through_device_control() {
-    for rev in [UapiRevision::V2, UapiRevision::V3] {
+    for rev in UapiRevision::ALL {
         let dev = device(rev, BarLayout::End);
+        if rev == UapiRevision::V4 {
+            // v4 serves device memory only with (virtual) Memory Space enabled.
+            assert!(!dev.dpa_active());
+            cfg_write(&dev, 4, &(cfg16(&dev, 4) | 2).to_le_bytes());
+        }
         let before = dev.stats().hw_resets;
         let ctl = cfg16(&dev, DEVCTL);
         cfg_write(&dev, DEVCTL, &(ctl | 0x8000).to_le_bytes());

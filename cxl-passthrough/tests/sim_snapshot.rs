@@ -63,14 +63,14 @@ fn op() -> impl Strategy<Value = SimOp> {
 
 fn dpa_index(dev: &SimDevice) -> u32 {
     match dev.config().revision {
-        UapiRevision::V2 => 9,
+        UapiRevision::V2 | UapiRevision::V4 => 9,
         UapiRevision::V3 => 10,
     }
 }
 
 fn comp_index(dev: &SimDevice) -> u32 {
     match dev.config().revision {
-        UapiRevision::V2 => 10,
+        UapiRevision::V2 | UapiRevision::V4 => 10,
         UapiRevision::V3 => 9,
     }
 }
@@ -230,7 +230,7 @@ fn restore_onto_another_device_is_refused() {
 
 #[test]
 fn fresh_device_restores_to_fresh() {
-    for rev in [UapiRevision::V2, UapiRevision::V3] {
+    for rev in UapiRevision::ALL {
         for bar_layout in BAR_LAYOUTS {
             let cfg = config(rev, bar_layout, false);
             let dev = SimDevice::new(cfg.clone()).unwrap();
@@ -275,7 +275,7 @@ proptest! {
     /// answers like a twin that only ran `prefix`.
     #[test]
     fn restore_undoes_everything(
-        rev in prop::sample::select(vec![UapiRevision::V2, UapiRevision::V3]),
+        rev in prop::sample::select(UapiRevision::ALL.to_vec()),
         bar_layout in prop::sample::select(BAR_LAYOUTS.to_vec()),
         v2_decoders in any::<bool>(),
         prefix in prop::collection::vec(op(), 0..8),

@@ -347,7 +347,11 @@ fn cxl_flag_requires_pci_and_caps() {
         auto(&b),
         Err(UapiError::CxlWithoutPciOrCaps { .. })
     ));
+    // v4: CXL and PCI without CAPS (no capability at all) is a v4 device.
     let b = device_answer(DEVICE_FLAGS_CXL | DEVICE_FLAGS_PCI, NUM_REGIONS, &[], 0);
+    let d = auto(&b).expect("v4 device");
+    assert!(d.v4 && d.cxl.is_none());
+    let b = device_answer(DEVICE_FLAGS_CXL, NUM_REGIONS, &[], 0);
     assert!(matches!(
         auto(&b),
         Err(UapiError::CxlWithoutPciOrCaps { .. })
@@ -356,11 +360,32 @@ fn cxl_flag_requires_pci_and_caps() {
 
 #[test]
 fn cxl_flag_without_cap() {
+    // Auto: the v4 answer. Forced v2/v3: the capability those revisions always send is
+    // missing.
     let b = device_answer(CXL_FLAGS, NUM_REGIONS, &[other_cap(3, 16)], 0);
+    assert!(auto(&b).expect("v4").v4);
+    for r in [UapiRevision::V2, UapiRevision::V3] {
+        assert!(matches!(
+            parse_device_info(&b, RevisionChoice::Force(r)),
+            Err(UapiError::CxlCapMissing { flags: CXL_FLAGS })
+        ));
+    }
+    assert!(
+        parse_device_info(&b, RevisionChoice::Force(UapiRevision::V4))
+            .expect("forced v4")
+            .v4
+    );
+}
+
+#[test]
+fn forced_v4_refuses_a_cxl_capability() {
+    let b = cxl_device(v3_bytes(v3()));
     assert!(matches!(
-        auto(&b),
-        Err(UapiError::CxlCapMissing { flags: CXL_FLAGS })
+        parse_device_info(&b, RevisionChoice::Force(UapiRevision::V4)),
+        Err(UapiError::CxlCapUnderV4 { offset: 24 })
     ));
+    let d = auto(&b).expect("v3");
+    assert!(!d.v4);
 }
 
 #[test]

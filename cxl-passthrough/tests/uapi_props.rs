@@ -53,6 +53,7 @@ fn feed_all(dev: &[u8], bar: &[u8], dpa: &[u8], comp: &[u8]) {
         RevisionChoice::Auto,
         RevisionChoice::Force(UapiRevision::V2),
         RevisionChoice::Force(UapiRevision::V3),
+        RevisionChoice::Force(UapiRevision::V4),
     ] {
         let d = parse_device_info(dev, choice);
         let r = (
@@ -60,8 +61,17 @@ fn feed_all(dev: &[u8], bar: &[u8], dpa: &[u8], comp: &[u8]) {
             parse_region_info(dpa, 9),
             parse_region_info(comp, 10),
         );
-        if let (Ok(d), (Ok(b), Ok(p), Ok(c))) = (d, r) {
-            let _ = validate_layout(&d, &b, &p, &c);
+        if let (Ok(mut d), (Ok(b), Ok(p), Ok(c))) = (d, r) {
+            if d.v4 {
+                match discover_v4(&d, &[p.clone(), c.clone()]) {
+                    Ok(info) => d.cxl = Some(info),
+                    Err(e) => {
+                        let _ = e.to_string();
+                        continue;
+                    }
+                }
+            }
+            let _ = validate_layout(&d, &b, &p, &c).map_err(|e| e.to_string());
         }
     }
 }
@@ -98,6 +108,46 @@ proptest! {
             a[at] = *v;
         }
         feed_all(&answers[0], &answers[1], &answers[2], &answers[3]);
+    }
+
+    #[test]
+    fn mutated_v4_answers_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let mut answers = [
+            v4_device(),
+            bar_answer(&v4_areas()),
+            dpa_answer(DPA_SIZE),
+            v4_comp_answer(COMP_IDX, V4_COMP_SIZE, geometry(u32::from(BAR), V4_HDM_OFF)),
+        ];
+        feed_all(&answers[0], &answers[1], &answers[2], &answers[3]);
+        for (i, (at, v)) in flips.iter().enumerate() {
+            let a = &mut answers[i % 4];
+            let at = at.index(a.len());
+            a[at] = *v;
+        }
+        feed_all(&answers[0], &answers[1], &answers[2], &answers[3]);
+    }
+
+    /// Any geometry the rules accept (BAR < 6, HDM block in the CXL.cache/mem part of a
+    /// 64 KiB block) is found, with the component block it implies, in any region order.
+    #[test]
+    fn v4_geometry_round_trips(
+        bar in 0u32..6,
+        block in 0u64..(1 << 20),
+        rel in 0x1000u64..0xFFD0,
+        swap in any::<bool>(),
+    ) {
+        let off = (block << 16) + (rel & !3);
+        let comp = parse_region_info(&v4_comp_answer(COMP_IDX, V4_COMP_SIZE, geometry(bar, off)), COMP_IDX).unwrap();
+        let dpa = parse_region_info(&dpa_answer(DPA_SIZE), DPA_IDX).unwrap();
+        let dev = parse_device_info(&v4_device(), RevisionChoice::Auto).unwrap();
+        let regions = if swap { vec![comp, dpa] } else { vec![dpa, comp] };
+        let info = discover_v4(&dev, &regions).unwrap();
+        prop_assert_eq!(info.revision, UapiRevision::V4);
+        prop_assert_eq!(u32::from(info.component_bar), bar);
+        prop_assert_eq!(info.component_offset, block << 16);
+        prop_assert_eq!((info.dpa_region_index, info.comp_regs_region_index), (DPA_IDX, COMP_IDX));
     }
 
     #[test]

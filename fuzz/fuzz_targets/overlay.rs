@@ -1,31 +1,34 @@
-//! Overlay fuzzing against the simulator: a booted device (v2 or v3, BAR layout A, B or C)
+//! Overlay fuzzing against the simulator: a booted device (v2, v3 or v4, BAR layout A, B or C)
 //! receives an arbitrary sequence of guest MMIO reads and writes on its component block.
 //! Invariants: no panic; decoder 0 stays committed and locked at the window, with HDM
-//! decoding enabled, in the kernel's shadow; accesses the overlay must drop (misaligned, odd sizes, outside the
+//! decoding enabled, in the kernel's shadow (v4: in the VMM's own view); accesses the overlay must drop (misaligned, odd sizes, outside the
 //! region) never reach the backend.
 //!
-//! Input: `[config selector, (op: 12 bytes)*]`; bit 0 of the selector picks the
-//! revision, `(sel >> 1) % 3` the BAR layout.
+//! Input: `[config selector, (op: 12 bytes)*]`; `sel % 3` picks the revision,
+//! `(sel / 3) % 3` the BAR layout.
 //!
-//! Each of the six configurations is built and booted once per process (a `SimDevice`,
+//! Each of the nine configurations is built and booted once per process (a `SimDevice`,
 //! probe, `CxlDevice::boot`), and its post-boot state saved with `SimDevice::snapshot`.
 //! Every input starts with `SimDevice::restore`, which returns the device to exactly
 //! that state (`tests/sim_snapshot.rs` proves it), so inputs cannot see each other's
 //! writes and a crash reproduces from its input alone. The `CxlDevice` is kept: guest
 //! accesses change only its overlay's counters and log rate limiters, never what the
-//! overlay does (decoder protection and fencing change only at boot and reset).
+//! overlay does (decoder protection and fencing change only at boot and reset). On v4 the
+//! guest-visible decoder block is the `CxlDevice`'s own view, which the restore does not
+//! reach: every v4 input boots the device again, which seeds the view from the restored
+//! device and locks it, so v4 inputs cannot see each other's writes either.
 #![no_main]
 
 use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cxl_passthrough::backend::sim::{SimConfig, SimDevice, SimSnapshot, BarLayout};
-use cxl_passthrough::uapi::UapiRevision;
+use cxl_passthrough::backend::sim::{BarLayout, SimConfig, SimDevice, SimSnapshot};
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::runtime::CxlDevice;
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 use libfuzzer_sys::fuzz_target;
 
 const BASE: u64 = 0x40_0000_0000;
@@ -42,12 +45,8 @@ struct Rig {
 
 impl Rig {
     fn build(sel: usize) -> Option<Rig> {
-        let rev = if sel & 1 == 0 {
-            UapiRevision::V2
-        } else {
-            UapiRevision::V3
-        };
-        let bar_layout = [BarLayout::End, BarLayout::Start, BarLayout::Middle][sel >> 1];
+        let rev = UapiRevision::ALL[sel % 3];
+        let bar_layout = [BarLayout::End, BarLayout::Start, BarLayout::Middle][sel / 3];
         let sim = Arc::new(
             SimDevice::new(SimConfig {
                 bar_layout,
@@ -75,15 +74,15 @@ impl Rig {
 }
 
 thread_local! {
-    /// Rigs by configuration (`rev + 2 * bar_layout`), built on first use.
-    static RIGS: [OnceCell<Option<Rig>>; 6] = Default::default();
+    /// Rigs by configuration (`rev + 3 * bar_layout`), built on first use.
+    static RIGS: [OnceCell<Option<Rig>>; 9] = Default::default();
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let sel = usize::from(sel & 1) | (usize::from(sel >> 1) % 3) << 1;
+    let sel = usize::from(sel) % 3 + 3 * ((usize::from(sel) / 3) % 3);
     RIGS.with(|rigs| {
         if let Some(rig) = rigs[sel].get_or_init(|| Rig::build(sel)) {
             run(rig, rest);
@@ -99,6 +98,9 @@ fn run(rig: &Rig, mut rest: &[u8]) {
         region,
     } = rig;
     sim.restore(booted).expect("restore the booted state");
+    if dev.desc().revision == UapiRevision::V4 {
+        dev.boot().expect("a restored v4 device boots again");
+    }
     let ov = dev.overlay();
     // Each op: [kind, len, offset (2 bytes, block-relative or wild), value (8 bytes)].
     while rest.len() >= 12 {

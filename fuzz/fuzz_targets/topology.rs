@@ -1,4 +1,4 @@
-//! Topology reader fuzzing: a booted simulated device (v2 or v3, any BAR layout) whose
+//! Topology reader fuzzing: a booted simulated device (v2, v3 or v4, any BAR layout) whose
 //! config-space answers come from the fuzz input once booted, optionally with one short
 //! transfer. `plan_device_topology` walks the extended-capability chain for the Flex Bus
 //! DVSEC and reads the CXL Device DVSEC from those bytes.
@@ -9,8 +9,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cxl_passthrough::backend::sim::{ConfigOverride, SimConfig, SimDevice, BarLayout};
-use cxl_passthrough::uapi::UapiRevision;
+use cxl_passthrough::backend::sim::{BarLayout, ConfigOverride, SimConfig, SimDevice};
 use cxl_passthrough::plan::Window;
 use cxl_passthrough::regs::dvsec::{CXL_VENDOR_ID, DVSEC_ID_FLEX_BUS};
 use cxl_passthrough::regs::pci::{CONFIG_SPACE_SIZE, EXT_CAP_START, find_dvsec};
@@ -18,6 +17,7 @@ use cxl_passthrough::runtime::CxlDevice;
 use cxl_passthrough::runtime::probe::probe;
 use cxl_passthrough::runtime::topology::plan_device_topology;
 use cxl_passthrough::uapi::RevisionChoice;
+use cxl_passthrough::uapi::UapiRevision;
 use libfuzzer_sys::fuzz_target;
 
 const BASE: u64 = 0x40_0000_0000;
@@ -60,7 +60,7 @@ fn devices() -> &'static [Booted] {
     static DEVS: OnceLock<Vec<Booted>> = OnceLock::new();
     DEVS.get_or_init(|| {
         let mut v = Vec::new();
-        for rev in [UapiRevision::V2, UapiRevision::V3] {
+        for rev in UapiRevision::ALL {
             for t in [BarLayout::End, BarLayout::Start, BarLayout::Middle] {
                 v.push(boot(rev, t).expect("an honest sim device boots and plans"));
             }

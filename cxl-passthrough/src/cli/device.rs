@@ -43,7 +43,7 @@ pub struct DeviceOpts {
     /// A real VFIO device: /dev/vfio/devices/vfioN, or a PCI address like 0000:01:00.0.
     #[arg(long, conflicts_with = "sim")]
     pub device: Option<String>,
-    /// UAPI revision (auto, v2 or v3): the simulator's revision (auto = v2), or forced
+    /// UAPI revision (auto, v2, v3 or v4): the simulator's revision (auto = v2), or forced
     /// decoding for a real device (auto = detect from the kernel's answer).
     #[arg(long, default_value_t = RevisionChoice::Auto)]
     pub uapi: RevisionChoice,

@@ -20,6 +20,8 @@ use crate::backend::{Backend, BackendError, ResetKind};
 use crate::errors::Chain;
 use crate::plan::{BarPlan, BarPlanError, MappedArea, Window, plan_bar};
 use crate::regs::dvsec::{DvsecControl, off};
+use crate::regs::hdm::{DecoderCtrl, DecoderReg, join_lo_hi};
+use crate::regs::pci::{COMMAND, COMMAND_MEMORY};
 use crate::uapi::UapiRevision;
 
 /// Why a device cannot be set up or operated.
@@ -58,6 +60,25 @@ pub enum DeviceError {
          e.g. after a failed reset); a VFIO reset of the device recovers it"
     )]
     DpaInactive(#[source] BackendError),
+    /// v4: the live hardware decoder 0 does not back the device memory.
+    #[error(
+        "the live HDM decoder 0 is not usable (CTRL {ctrl:#010x}, size {size:#x}, device memory {dpa:#x}): v4 \
+         requires it committed by the host with exactly the device memory's size"
+    )]
+    HwDecoder {
+        /// Live CTRL.
+        ctrl: u32,
+        /// Live SIZE.
+        size: u64,
+        /// HDM memory region size.
+        dpa: u64,
+    },
+    /// v4: reading the live decoder (to seed or check the guest's view) failed.
+    #[error("reading the live HDM decoder block through COMP_REGS")]
+    HwRead(#[source] BackendError),
+    /// v4: setting PCI COMMAND.Memory Space (v4 serves device memory only with it set).
+    #[error("setting Memory Space Enable in the PCI COMMAND register")]
+    MemorySpace(#[source] BackendError),
     /// Setting DVSEC Control.Mem_Enable after the lock failed.
     #[error("setting Mem_Enable in the CXL Device DVSEC Control register")]
     MemEnable(#[source] BackendError),
@@ -211,12 +232,15 @@ impl CxlDevice {
             &sparse,
             page_size,
         )?;
-        let regs = CompRegs::new(
+        let mut regs = CompRegs::new(
             backend.clone(),
             desc.comp_regs.file_offset,
             desc.comp_regs.size,
             desc.comp_regs_base_in_block,
         );
+        if desc.revision == UapiRevision::V4 {
+            regs = regs.emulated(desc.bar.file_offset, desc.component.offset);
+        }
         let overlay = Arc::new(Overlay::new(
             regs,
             desc.hdm.block_offset,
@@ -290,6 +314,16 @@ impl CxlDevice {
     fn lock(&self) -> Result<DecoderState, DeviceError> {
         self.overlay.unprotect_all();
         let regs = self.overlay.comp_regs();
+        if regs.is_emulated() {
+            // v4: the guest's decoder is ours, seeded from the live one each time.
+            self.enable_memory_space()?;
+            regs.reload().map_err(DeviceError::HwRead)?;
+            self.check_live_decoder()?;
+            self.decoder_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .hardware_refreshed();
+        }
         let mut d = self
             .decoder_lock
             .lock()
@@ -304,6 +338,66 @@ impl CxlDevice {
         d.mem_enabled = self.enable_mem()?;
         self.check_dpa_live()?;
         Ok(d)
+    }
+
+    /// v4: the live decoder 0 must be committed with exactly the device memory's size
+    /// (the kernel maps the region to that decoder's HPA range).
+    fn check_live_decoder(&self) -> Result<(), DeviceError> {
+        let regs = self.overlay.comp_regs();
+        let hdm_in_region = self
+            .desc
+            .hdm
+            .block_offset
+            .saturating_sub(self.desc.comp_regs_base_in_block);
+        let live = |r: DecoderReg| {
+            regs.read_live(hdm_in_region + r.at(0))
+                .map_err(DeviceError::HwRead)
+        };
+        let ctrl = live(DecoderReg::Ctrl)?;
+        let size = join_lo_hi(live(DecoderReg::SizeLo)?, live(DecoderReg::SizeHi)?);
+        if !DecoderCtrl::from_bits(ctrl).committed() || size != self.desc.dpa.size {
+            return Err(DeviceError::HwDecoder {
+                ctrl,
+                size,
+                dpa: self.desc.dpa.size,
+            });
+        }
+        Ok(())
+    }
+
+    /// v4: sets PCI COMMAND.Memory Space through the config region; v4 refuses device
+    /// memory access (EIO, SIGBUS) while the virtual bit is clear.
+    fn enable_memory_space(&self) -> Result<(), DeviceError> {
+        let cfg = self.desc.config.file_offset;
+        let at = u64::from(COMMAND);
+        let mut b = [0u8; 2];
+        let n = self
+            .backend
+            .read(cfg, at, &mut b)
+            .map_err(DeviceError::MemorySpace)?;
+        let cmd = u16::from_le_bytes(b);
+        if n != 2 || cmd & COMMAND_MEMORY != 0 {
+            return match n {
+                2 => Ok(()),
+                n => Err(DeviceError::MemorySpace(BackendError::Short {
+                    op: "COMMAND read".into(),
+                    done: n,
+                    wanted: 2,
+                })),
+            };
+        }
+        let n = self
+            .backend
+            .write(cfg, at, &(cmd | COMMAND_MEMORY).to_le_bytes())
+            .map_err(DeviceError::MemorySpace)?;
+        if n != 2 {
+            return Err(DeviceError::MemorySpace(BackendError::Short {
+                op: "COMMAND write".into(),
+                done: n,
+                wanted: 2,
+            }));
+        }
+        Ok(())
     }
 
     /// Reads one byte of device memory through the kernel (not the mapping, which
@@ -471,10 +565,11 @@ impl CxlDevice {
     }
 
     /// After a reset the kernel performed: v2 refreshes its HDM shadow from hardware,
-    /// so the decoder lock's memory of an interrupted attempt no longer applies. v3's
-    /// shadow survives resets, and with it the decommit an interrupted attempt left.
+    /// so the decoder lock's memory of an interrupted attempt no longer applies; v4's
+    /// guest view is re-seeded from the live registers at every lock. v3's shadow
+    /// survives resets, and with it the decommit an interrupted attempt left.
     fn hardware_refreshed(&self) {
-        if self.desc.revision == UapiRevision::V2 {
+        if matches!(self.desc.revision, UapiRevision::V2 | UapiRevision::V4) {
             self.decoder_lock
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

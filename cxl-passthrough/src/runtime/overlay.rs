@@ -6,7 +6,9 @@
 //! - aligned 4-byte writes, and aligned 8-byte writes as two dword writes (low first);
 //!   any other write is dropped;
 //! - block offsets below the region (v2's CXL.io part) read 0, offsets beyond it read
-//!   all-ones; writes there are dropped;
+//!   all-ones; writes there are dropped. On v4, whose COMP_REGS region is the HDM block
+//!   alone, both are forwarded to the BAR region (the capability array the guest walks
+//!   lives there), and the HDM block is a userspace view ([`CompRegs::emulated`]);
 //! - decoders the VMM locked at boot are protected: guest writes to their registers are
 //!   dropped, because neither kernel revision enforces Lock-On-Commit against a guest
 //!   (v2 lets a LOCK=0 write unlock, v3 lets COMMIT=0 decommit);
@@ -113,6 +115,13 @@ impl Overlay {
     #[inline]
     fn read_dword(&self, offset: u64) -> u32 {
         match self.regs.slot(offset) {
+            Slot::Below | Slot::Beyond if self.regs.forwards_outside() => {
+                let mut b = [0u8; 4];
+                match self.regs.read_outside(offset, &mut b) {
+                    Ok(()) => u32::from_le_bytes(b),
+                    Err(e) => self.read_failed(offset, e),
+                }
+            }
             Slot::Below => 0,
             Slot::Beyond => u32::MAX,
             Slot::Region(r) => self
@@ -159,10 +168,14 @@ impl Overlay {
                 value = gc.with_hdm_decoder_enable(true).into_bits();
             }
         }
-        let Slot::Region(r) = self.regs.slot(offset) else {
-            return self.drop_write(offset, 4, "outside COMP_REGS");
+        let result = match self.regs.slot(offset) {
+            Slot::Region(r) => self.regs.write_region(r, value),
+            _ if self.regs.forwards_outside() => {
+                self.regs.write_outside(offset, &value.to_le_bytes())
+            }
+            _ => return self.drop_write(offset, 4, "outside COMP_REGS"),
         };
-        match self.regs.write_region(r, value) {
+        match result {
             Ok(()) => {}
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);

@@ -8,6 +8,7 @@
 use thiserror::Error;
 
 use super::desc::{ComponentDesc, DeviceDesc, DvsecDesc, HdmDesc, RegionDesc};
+use super::probe_v4;
 use crate::backend::{Backend, BackendError};
 use crate::errors::Chain;
 use crate::regs::component::{CM_OFFSET, WalkError, find_hdm_block};
@@ -16,7 +17,8 @@ use crate::regs::hdm::join_lo_hi;
 use crate::regs::pci::{CAP_ID_PCIE, ExtCapError, find_cap, find_dvsec};
 use crate::uapi::wire::CONFIG_REGION_INDEX;
 use crate::uapi::{
-    RevisionChoice, UapiError, parse_device_info, parse_region_info, validate_layout_with_page_size,
+    RevisionChoice, UapiError, UapiRevision, discover_v4, parse_device_info, parse_region_info,
+    validate_layout_with_page_size,
 };
 
 /// Why probing failed.
@@ -32,7 +34,10 @@ pub enum ProbeError {
     #[error(
         "not a CXL device: the kernel reports no VFIO_DEVICE_FLAGS_CXL / CXL capability. Causes: vfio-pci built \
          without CXL support, the disable_cxl module parameter, or (v2) the kernel fell back to plain vfio-pci \
-         because HDM decoder 0 is not firmware-committed, which this crate does not support"
+         because HDM decoder 0 is not firmware-committed, which this crate does not support; (v4) the vfio-cxl \
+         module is missing, or it fell back to plain vfio-pci because the device is not both CXL.cache and \
+         CXL.mem capable, has more than one HDM decoder, is interleaved, cannot do a CXL reset, or has no \
+         host-committed decoder"
     )]
     NotCxl,
     /// The COMP_REGS capability array walk failed.
@@ -59,6 +64,60 @@ pub enum ProbeError {
          a CXL device; without it Mem_Enable cannot be set"
     )]
     NoDeviceDvsec,
+    /// v4: more device-specific regions than any CXL kernel reports.
+    #[error(
+        "the kernel reports {num_regions} regions; at most {max} are scanned for the v4 CXL regions"
+    )]
+    TooManyRegions {
+        /// Reported region count.
+        num_regions: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// v4: the capability-array walk found the HDM block elsewhere than the kernel's
+    /// geometry capability says (component-block offsets).
+    #[error(
+        "the capability array puts the HDM block at component-block offset {walked:#x}, the kernel's COMP_REGS \
+         geometry at {kernel:#x}: the guest would program a decoder the VMM does not emulate"
+    )]
+    HdmMismatch {
+        /// Offset found by the walk.
+        walked: u64,
+        /// Offset from the geometry capability.
+        kernel: u64,
+    },
+    /// v4: the HDM block does not have exactly one decoder.
+    #[error(
+        "the HDM block reports {0} decoders; v4 supports exactly one (the kernel should not have bound it)"
+    )]
+    DecoderCount(u32),
+    /// v4: the CXL Device DVSEC does not advertise what v4 binds only with.
+    #[error(
+        "the CXL Device DVSEC Capability ({capability:#06x}) lacks {missing}: a v4 kernel binds only CXL.cache \
+         and CXL.mem capable devices with CXL reset (the device resets through it everywhere)"
+    )]
+    V4Capability {
+        /// The Capability register.
+        capability: u16,
+        /// What is missing.
+        missing: &'static str,
+    },
+    /// v4: config space has no Register Locator DVSEC.
+    #[error(
+        "config space has no Register Locator DVSEC (vendor 0x1e98, ID 8): a guest cannot find the component \
+         registers"
+    )]
+    NoRegisterLocator,
+    /// v4: the Register Locator names another component block than the kernel.
+    #[error(
+        "the Register Locator names the component block {locator:x?} (BAR, offset), the kernel {kernel:x?}"
+    )]
+    RegisterLocatorMismatch {
+        /// What the Register Locator says (`None`: no component entry).
+        locator: Option<(u8, u64)>,
+        /// What the geometry capability implies.
+        kernel: (u8, u64),
+    },
     /// The config space has no PCI Express capability.
     #[error("config space has no PCI Express capability: a CXL device is a PCIe function")]
     NoPcieCapability,
@@ -74,7 +133,11 @@ pub fn probe(
     choice: RevisionChoice,
     page_size: u64,
 ) -> Result<DeviceDesc, ProbeError> {
-    let dev = parse_device_info(&backend.device_info()?, choice)?;
+    let mut dev = parse_device_info(&backend.device_info()?, choice)?;
+    if dev.v4 {
+        let regions = probe_v4::scan_regions(backend, &dev)?;
+        dev.cxl = Some(discover_v4(&dev, &regions)?);
+    }
     let Some(cxl) = dev.cxl.as_ref() else {
         return Err(ProbeError::NotCxl);
     };
@@ -86,15 +149,6 @@ pub fn probe(
     let comp = region(cxl.comp_regs_region_index)?;
     let layout = validate_layout_with_page_size(&dev, &bar, &dpa, &comp, page_size)?;
 
-    // HDM block: walk the capability array in COMP_REGS (region offsets), then express
-    // the result as a component-block offset.
-    let cm_base_in_region = CM_OFFSET - layout.comp_regs.block_offset;
-    let comp = (layout.comp_regs.file_offset, layout.comp_regs.size);
-    let read_region =
-        |off: u64| region_read::<4>(backend, comp, off, "COMP_REGS").map(u32::from_le_bytes);
-    let hdm = find_hdm_block(read_region, cm_base_in_region, layout.comp_regs.size)
-        .map_err(|e: WalkError<BackendError>| ProbeError::Walk(Chain(&e).to_string()))?;
-
     let config = region(CONFIG_REGION_INDEX)?;
     if config.size < PCIE_CONFIG_SPACE_SIZE {
         return Err(ProbeError::ConfigRegionTooSmall {
@@ -102,9 +156,13 @@ pub fn probe(
             need: PCIE_CONFIG_SPACE_SIZE,
         });
     }
+
     let dvsec = read_dvsec(backend, config.offset, config.size)?;
-    if dvsec.is_none() {
+    let Some(found) = dvsec else {
         return Err(ProbeError::NoDeviceDvsec);
+    };
+    if layout.revision == UapiRevision::V4 {
+        probe_v4::check_capability(found.capability)?;
     }
     let cfg = (config.offset, config.size);
     let pcie_cap = match find_cap(
@@ -118,6 +176,28 @@ pub fn probe(
     if pcie_cap.is_none() {
         return Err(ProbeError::NoPcieCapability);
     }
+
+    // HDM block, as a component-block offset. v2/v3: walk the capability array in
+    // COMP_REGS (region offsets). v4: COMP_REGS is the HDM block alone; walk as the guest
+    // does and cross-check.
+    let hdm_block_offset = match layout.revision {
+        UapiRevision::V4 => None,
+        UapiRevision::V2 | UapiRevision::V3 => Some(layout.comp_regs.block_offset),
+    };
+    let hdm = match hdm_block_offset {
+        None => probe_v4::locate_hdm(backend, &layout, (config.offset, config.size))?,
+        Some(region_base) => {
+            let cm_base_in_region = CM_OFFSET - region_base;
+            let comp = (layout.comp_regs.file_offset, layout.comp_regs.size);
+            let read_region = |off: u64| {
+                region_read::<4>(backend, comp, off, "COMP_REGS").map(u32::from_le_bytes)
+            };
+            let mut hdm = find_hdm_block(read_region, cm_base_in_region, layout.comp_regs.size)
+                .map_err(|e: WalkError<BackendError>| ProbeError::Walk(Chain(&e).to_string()))?;
+            hdm.offset += region_base;
+            hdm
+        }
+    };
 
     let desc = DeviceDesc {
         revision: layout.revision,
@@ -154,7 +234,7 @@ pub fn probe(
             .map(|a| (a.offset, a.size))
             .collect(),
         hdm: HdmDesc {
-            block_offset: hdm.offset + layout.comp_regs.block_offset,
+            block_offset: hdm.offset,
             decoder_count: hdm.decoder_count,
             capability: hdm.capability.into_bits(),
         },

@@ -75,7 +75,7 @@ fn set_dvsec_len(img: &mut [u8], at: u16, length: u16) {
     put32(img, at + off::HEADER1, h.into_bits());
 }
 
-const REVS: [UapiRevision; 2] = [UapiRevision::V2, UapiRevision::V3];
+const REVS: [UapiRevision; 3] = UapiRevision::ALL;
 
 #[test]
 fn a_short_config_read_is_a_config_read_error() {

@@ -51,6 +51,8 @@ pub const VFIO_IOMMU_MAP_DMA: u64 = io(VT, VBASE + 13);
 pub const VFIO_IOMMU_UNMAP_DMA: u64 = io(VT, VBASE + 14);
 /// `VFIO_DEVICE_BIND_IOMMUFD` (device cdev).
 pub const VFIO_DEVICE_BIND_IOMMUFD: u64 = io(VT, VBASE + 18);
+/// `VFIO_DEVICE_FEATURE` (v4 exports device memory with `GET | DMA_BUF`).
+pub const VFIO_DEVICE_FEATURE: u64 = io(VT, VBASE + 17);
 /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` (device cdev).
 pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: u64 = io(VT, VBASE + 19);
 
@@ -64,6 +66,10 @@ pub const IOMMU_IOAS_ALLOC: u64 = io(IOMMUFD_TYPE, 0x81);
 pub const IOMMU_IOAS_MAP: u64 = io(IOMMUFD_TYPE, 0x85);
 /// `IOMMU_IOAS_UNMAP`.
 pub const IOMMU_IOAS_UNMAP: u64 = io(IOMMUFD_TYPE, 0x86);
+/// `IOMMU_IOAS_MAP_FILE` (maps a file, such as a dma-buf, into an IOAS).
+pub const IOMMU_IOAS_MAP_FILE: u64 = io(IOMMUFD_TYPE, 0x8f);
+/// `sizeof(struct iommu_ioas_map_file)`.
+pub const IOMMU_IOAS_MAP_FILE_SIZE: usize = 40;
 
 /// `sizeof(struct iommu_destroy)`.
 pub const IOMMU_DESTROY_SIZE: usize = 8;
@@ -138,6 +144,11 @@ pub fn arg_rule(request: u64) -> Option<ArgRule> {
         IOMMU_IOAS_UNMAP => ArgRule::Sized {
             min: IOMMU_IOAS_UNMAP_SIZE,
         },
+        IOMMU_IOAS_MAP_FILE => ArgRule::Sized {
+            min: IOMMU_IOAS_MAP_FILE_SIZE,
+        },
+        // `struct vfio_device_feature` (argsz, flags) and its payload.
+        VFIO_DEVICE_FEATURE => ArgRule::Sized { min: 8 },
         _ => return None,
     })
 }
@@ -176,7 +187,7 @@ pub trait VfioSys: Send + Sync {
     /// `ioctl(fd, request, buf.as_mut_ptr())`; the kernel may rewrite `buf`.
     fn ioctl_buf(&self, fd: BorrowedFd<'_>, request: u64, buf: &mut [u8]) -> io::Result<i32>;
     /// Like [`VfioSys::ioctl_buf`] for a request whose return value is a new fd
-    /// (`VFIO_GROUP_GET_DEVICE_FD`).
+    /// (`VFIO_GROUP_GET_DEVICE_FD`, `VFIO_DEVICE_FEATURE` with `GET | DMA_BUF`).
     fn ioctl_new_fd(&self, fd: BorrowedFd<'_>, request: u64, buf: &mut [u8])
     -> io::Result<OwnedFd>;
     /// One `pread` at `offset` (no retry); returns bytes read.
@@ -240,11 +251,17 @@ impl VfioSys for RealVfioSys {
         request: u64,
         buf: &mut [u8],
     ) -> io::Result<OwnedFd> {
-        if request != VFIO_GROUP_GET_DEVICE_FD {
+        let dma_buf_get = (crate::uapi::wire::DEVICE_FEATURE_GET
+            | crate::uapi::wire::DEVICE_FEATURE_DMA_BUF)
+            .to_ne_bytes();
+        let returns_fd = request == VFIO_GROUP_GET_DEVICE_FD
+            || (request == VFIO_DEVICE_FEATURE && buf.get(4..8) == Some(&dma_buf_get[..]));
+        if !returns_fd {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         let new = self.ioctl_buf(fd, request, buf)?;
-        // SAFETY: on success VFIO_GROUP_GET_DEVICE_FD returns a new descriptor that this
+        // SAFETY: on success VFIO_GROUP_GET_DEVICE_FD, and VFIO_DEVICE_FEATURE with
+        // exactly GET | DMA_BUF (checked above), return a new descriptor that this
         // process owns and nothing else refers to.
         Ok(unsafe { OwnedFd::from_raw_fd(new) })
     }

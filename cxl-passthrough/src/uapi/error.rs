@@ -189,6 +189,56 @@ pub enum UapiError {
         /// Device flags.
         flags: u32,
     },
+    /// A forced v4 decode met a CXL device capability (v4 never emits one).
+    #[error("forced v4, but the device info has a CXL capability at {offset:#x} (v2/v3 only)")]
+    CxlCapUnderV4 {
+        /// Capability offset.
+        offset: usize,
+    },
+    /// v4: no device-specific region has the CXL (type, subtype) of this role.
+    #[error("v4: no device-specific region has the {role} type (0x80001e98, {subtype})")]
+    CxlRegionMissing {
+        /// Role.
+        role: RegionRole,
+        /// The subtype searched for.
+        subtype: u32,
+    },
+    /// v4: two device-specific regions carry the same CXL (type, subtype).
+    #[error("v4: regions {first} and {second} both carry the {role} type")]
+    DuplicateCxlRegion {
+        /// Role.
+        role: RegionRole,
+        /// First region index.
+        first: u32,
+        /// Second region index.
+        second: u32,
+    },
+    /// v4: the COMP_REGS region has no geometry capability.
+    #[error(
+        "v4: COMP_REGS region {index} has no VFIO_REGION_INFO_CAP_CXL_COMP_REGS geometry capability"
+    )]
+    GeometryCapMissing {
+        /// Region index.
+        index: u32,
+    },
+    /// v4: a region other than COMP_REGS carries the geometry capability.
+    #[error("v4: region {index} (not COMP_REGS) carries the COMP_REGS geometry capability")]
+    GeometryCapOnWrongRegion {
+        /// Region index.
+        index: u32,
+    },
+    /// v4: the HDM block the geometry capability names is not inside a component block's
+    /// CXL.cache/mem area (block-relative offset below 0x1000, or its end past 64 KiB).
+    #[error(
+        "v4: HDM block at BAR offset {offset:#x} (+{size:#x}) is not inside the CXL.cache/mem part of a \
+         64 KiB component block"
+    )]
+    HdmBlockMisplaced {
+        /// BAR offset of the HDM block.
+        offset: u64,
+        /// COMP_REGS size (the HDM block length).
+        size: u64,
+    },
     /// A reserved field is not zero.
     #[error("{revision} CXL capability: reserved field at cap+{offset} is {value:#x}, must be 0")]
     ReservedNotZero {

@@ -1,14 +1,14 @@
 //! Cross-validation of the device info and the three CXL-relevant region infos into
 //! the layout the runtime consumes.
 
-use super::device::{CxlInfo, DeviceInfo, UapiRevision};
+use super::device::{CxlInfo, DeviceInfo, RawCxlCap, UapiRevision};
 use super::error::{RegionRole, UapiError};
 use super::region::{RegionFlags, RegionInfo};
 use super::wire::{
     REGION_SUBTYPE_CXL_COMP_REGS, REGION_SUBTYPE_CXL_DPA, REGION_TYPE_CXL, SparseArea,
 };
 use crate::regs::component::{CM_OFFSET, COMPONENT_BLOCK_SIZE};
-use crate::regs::hdm::HDM_GRANULE;
+use crate::regs::hdm::{HDM_GRANULE, hdm_block_size};
 
 /// Smallest kernel page size; the v3 carve is checked against this rounding.
 pub const MIN_PAGE_SIZE: u64 = 4096;
@@ -66,7 +66,7 @@ pub struct CompRegsLayout {
     /// File offset in the device fd.
     pub file_offset: u64,
     /// Offset inside the component block that COMP_REGS offset 0 stands for
-    /// (v2: 0x1000, the CXL.cache/mem base; v3: 0, the block start).
+    /// (v2: 0x1000, the CXL.cache/mem base; v3: 0, the block start; v4: the HDM block).
     pub block_offset: u64,
 }
 
@@ -140,12 +140,21 @@ pub fn validate_layout_with_page_size(
     } else {
         MIN_PAGE_SIZE
     };
+    let round = |lo: u64, hi: u64| {
+        (
+            lo & !(page - 1),
+            hi.checked_next_multiple_of(page).unwrap_or(u64::MAX),
+        )
+    };
+    let block_offset = comp_regs_block_offset(cxl, comp.size)?;
     let carve = match cxl.revision {
         UapiRevision::V2 => (component.offset, block_end),
-        UapiRevision::V3 => (
-            component.offset & !(page - 1),
-            block_end.checked_next_multiple_of(page).unwrap_or(u64::MAX),
-        ),
+        UapiRevision::V3 => round(component.offset, block_end),
+        // v4 excludes only the HDM block (spec v4 §2.4), page-rounded.
+        UapiRevision::V4 => {
+            let hdm = component.offset + block_offset;
+            round(hdm, hdm.saturating_add(comp.size))
+        }
     };
     let sparse = check_sparse(bar, carve)?;
     Ok(CxlLayout {
@@ -170,12 +179,26 @@ pub fn validate_layout_with_page_size(
             index: comp.index,
             size: comp.size,
             file_offset: comp.offset,
-            block_offset: match cxl.revision {
-                UapiRevision::V2 => CM_OFFSET,
-                UapiRevision::V3 => 0,
-            },
+            block_offset,
         },
     })
+}
+
+/// What COMP_REGS offset 0 is inside the component block: v2 the CXL.cache/mem base,
+/// v3 the block start, v4 the HDM block (geometry capability offset − block offset).
+fn comp_regs_block_offset(cxl: &CxlInfo, comp_size: u64) -> Result<u64, UapiError> {
+    match cxl.raw {
+        RawCxlCap::V2(_) => Ok(CM_OFFSET),
+        RawCxlCap::V3(_) => Ok(0),
+        RawCxlCap::V4(geo) => geo
+            .offset
+            .checked_sub(cxl.component_offset)
+            .filter(|rel| *rel >= CM_OFFSET && rel.saturating_add(comp_size) <= cxl.component_size)
+            .ok_or(UapiError::HdmBlockMisplaced {
+                offset: geo.offset,
+                size: comp_size,
+            }),
+    }
 }
 
 fn check_identity(
@@ -262,6 +285,12 @@ fn check_comp_regs(revision: UapiRevision, comp: &RegionInfo) -> Result<(), Uapi
             Some("beyond the end of the component block (> 0xF000)")
         }
         UapiRevision::V3 if comp.size != COMPONENT_BLOCK_SIZE => Some("must be 0x10000"),
+        UapiRevision::V4 if !comp.size.is_multiple_of(COMP_REGS_ACCESS) => {
+            Some("not a multiple of 4")
+        }
+        UapiRevision::V4 if comp.size < hdm_block_size(1) => {
+            Some("smaller than an HDM block with one decoder (0x30)")
+        }
         _ => None,
     };
     match broken {

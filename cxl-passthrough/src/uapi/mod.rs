@@ -8,6 +8,7 @@ pub mod device;
 pub mod error;
 pub mod layout;
 pub mod region;
+pub mod v4;
 pub mod wire;
 
 pub use device::{
@@ -20,3 +21,4 @@ pub use layout::{
     validate_layout_with_page_size,
 };
 pub use region::{RegionFlags, RegionInfo, parse_region_info};
+pub use v4::discover_v4;

@@ -5,8 +5,9 @@ use bitfield_struct::bitfield;
 use super::chain::{self, CapRef};
 use super::error::{Answer, UapiError};
 use super::wire::{
-    REGION_CAP_SPARSE_MMAP, REGION_CAP_TYPE, REGION_INFO_SIZE, RegionInfoHeader, SPARSE_AREA_SIZE,
-    SPARSE_HEADER_SIZE, SparseArea, TYPE_CAP_SIZE, le32, le64,
+    COMP_REGS_GEOMETRY_CAP_SIZE, CompRegsGeometryCap, REGION_CAP_CXL_COMP_REGS,
+    REGION_CAP_CXL_COMP_REGS_VERSION, REGION_CAP_SPARSE_MMAP, REGION_CAP_TYPE, REGION_INFO_SIZE,
+    RegionInfoHeader, SPARSE_AREA_SIZE, SPARSE_HEADER_SIZE, SparseArea, TYPE_CAP_SIZE, le32, le64,
 };
 
 /// Version of the sparse-mmap capability this code understands.
@@ -46,6 +47,8 @@ pub struct RegionInfo {
     pub region_type: Option<(u32, u32)>,
     /// Areas from `VFIO_REGION_INFO_CAP_SPARSE_MMAP`, in the kernel's order.
     pub sparse: Option<Vec<SparseArea>>,
+    /// The v4 COMP_REGS geometry capability (`VFIO_REGION_INFO_CAP_CXL_COMP_REGS`), raw.
+    pub geometry: Option<CompRegsGeometryCap>,
 }
 
 /// Parses the whole `vfio_region_info` answer for region `index`.
@@ -87,6 +90,9 @@ pub fn parse_region_info(bytes: &[u8], index: u32) -> Result<RegionInfo, UapiErr
     if sparse.is_some() && !flags.mmap() {
         return Err(UapiError::SparseWithoutMmap { index });
     }
+    let geometry = chain::find_unique(&caps, REGION_CAP_CXL_COMP_REGS)?
+        .map(|c| parse_geometry(bytes, &c))
+        .transpose()?;
     Ok(RegionInfo {
         index,
         flags,
@@ -94,6 +100,7 @@ pub fn parse_region_info(bytes: &[u8], index: u32) -> Result<RegionInfo, UapiErr
         offset: hdr.offset,
         region_type,
         sparse,
+        geometry,
     })
 }
 
@@ -110,6 +117,17 @@ fn parse_type(bytes: &[u8], cap: &CapRef) -> Result<(u32, u32), UapiError> {
         (Some(t), Some(s)) => Ok((t, s)),
         _ => Err(truncated),
     }
+}
+
+fn parse_geometry(bytes: &[u8], cap: &CapRef) -> Result<CompRegsGeometryCap, UapiError> {
+    chain::check_version(cap, REGION_CAP_CXL_COMP_REGS_VERSION)?;
+    let body = cap.body(bytes, COMP_REGS_GEOMETRY_CAP_SIZE)?;
+    CompRegsGeometryCap::decode(body, 0).ok_or(UapiError::TruncatedCap {
+        id: cap.header.id,
+        offset: cap.offset,
+        need: COMP_REGS_GEOMETRY_CAP_SIZE,
+        have: cap.extent,
+    })
 }
 
 fn parse_sparse(bytes: &[u8], cap: &CapRef) -> Result<Vec<SparseArea>, UapiError> {

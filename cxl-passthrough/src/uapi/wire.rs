@@ -36,6 +36,16 @@ pub const REGION_TYPE_CXL: u32 = 0x8000_1E98;
 pub const REGION_SUBTYPE_CXL_DPA: u32 = 1;
 /// Subtype of the COMP_REGS component-register shadow.
 pub const REGION_SUBTYPE_CXL_COMP_REGS: u32 = 2;
+/// `VFIO_REGION_INFO_CAP_CXL_COMP_REGS` (v4): the COMP_REGS geometry capability.
+///
+/// **Assumption**: the v4 header hunk was not found; 6 is the next free region-info
+/// capability id after the upstream ones (1..=5). See `docs/uapi.md` §7.
+pub const REGION_CAP_CXL_COMP_REGS: u16 = 6;
+/// Version of the v4 COMP_REGS geometry capability.
+pub const REGION_CAP_CXL_COMP_REGS_VERSION: u16 = 1;
+/// Size of the v4 COMP_REGS geometry capability (header, `bar` u32, reserved u32,
+/// `offset` u64). **Assumption** (field widths not seen, `docs/uapi.md` §7).
+pub const COMP_REGS_GEOMETRY_CAP_SIZE: usize = 24;
 
 /// Index of the config-space region (`VFIO_PCI_CONFIG_REGION_INDEX`).
 pub const CONFIG_REGION_INDEX: u32 = 7;
@@ -70,6 +80,17 @@ pub const SPARSE_HEADER_SIZE: usize = 16;
 pub const SPARSE_AREA_SIZE: usize = 16;
 /// Size of the region type capability.
 pub const TYPE_CAP_SIZE: usize = 16;
+
+/// `VFIO_DEVICE_FEATURE_GET`.
+pub const DEVICE_FEATURE_GET: u32 = 1 << 16;
+/// `VFIO_DEVICE_FEATURE_DMA_BUF` (v4 exports device memory as a dma-buf).
+pub const DEVICE_FEATURE_DMA_BUF: u32 = 11;
+/// Size of `struct vfio_device_feature` (argsz, flags).
+pub const DEVICE_FEATURE_SIZE: usize = 8;
+/// Size of `struct vfio_device_feature_dma_buf` without its ranges.
+pub const DMA_BUF_FEATURE_SIZE: usize = 16;
+/// Size of one `struct vfio_region_dma_range`.
+pub const DMA_RANGE_SIZE: usize = 16;
 
 /// Reads a little-endian u16 at `off`, `None` if out of bounds.
 pub fn le16(b: &[u8], off: usize) -> Option<u16> {
@@ -342,6 +363,38 @@ pub fn encode_type_cap(next: u32, type_: u32, subtype: u32) -> [u8; TYPE_CAP_SIZ
     b
 }
 
+/// The v4 COMP_REGS geometry capability body (after its header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompRegsGeometryCap {
+    /// BAR holding the component registers.
+    pub bar: u32,
+    /// Reserved (padding before the u64), zero-filled by the kernel.
+    pub reserved: u32,
+    /// BAR offset of the HDM decoder block (not of the component block).
+    pub offset: u64,
+}
+
+impl CompRegsGeometryCap {
+    /// Decodes the capability starting at `off` (header included).
+    pub fn decode(b: &[u8], off: usize) -> Option<Self> {
+        Some(Self {
+            bar: le32(b, off.checked_add(8)?)?,
+            reserved: le32(b, off.checked_add(12)?)?,
+            offset: le64(b, off.checked_add(16)?)?,
+        })
+    }
+
+    /// Encodes the capability with `hdr`.
+    pub fn encode(&self, hdr: CapHeader) -> [u8; COMP_REGS_GEOMETRY_CAP_SIZE] {
+        let mut b = [0u8; COMP_REGS_GEOMETRY_CAP_SIZE];
+        b[..CAP_HEADER_SIZE].copy_from_slice(&hdr.encode());
+        b[8..12].copy_from_slice(&self.bar.to_le_bytes());
+        b[12..16].copy_from_slice(&self.reserved.to_le_bytes());
+        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +431,20 @@ mod tests {
         assert_eq!(le64(&b, 32), Some(0x1_0000));
         assert_eq!(CxlCapV3::decode(&b, 0), Some(v3));
         assert_eq!(CxlCapV3::decode(&b[..47], 0), None);
+        let geo = CompRegsGeometryCap {
+            bar: 2,
+            reserved: 0,
+            offset: 0x1_1200,
+        };
+        let b = geo.encode(CapHeader {
+            id: REGION_CAP_CXL_COMP_REGS,
+            version: 1,
+            next: 0,
+        });
+        assert_eq!(b.len(), COMP_REGS_GEOMETRY_CAP_SIZE);
+        assert_eq!(le64(&b, 16), Some(0x1_1200));
+        assert_eq!(CompRegsGeometryCap::decode(&b, 0), Some(geo));
+        assert_eq!(CompRegsGeometryCap::decode(&b[..23], 0), None);
         let r = RegionInfoHeader {
             argsz: 32,
             flags: 7,

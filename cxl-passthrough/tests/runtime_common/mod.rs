@@ -27,7 +27,7 @@ pub const WINDOW_BASE: u64 = 0x40_0000_0000;
 pub const PAGE: u64 = 4096;
 
 /// Every revision.
-pub const REVISIONS: [UapiRevision; 2] = [UapiRevision::V2, UapiRevision::V3];
+pub const REVISIONS: [UapiRevision; 3] = UapiRevision::ALL;
 /// BAR layouts A, B, C.
 pub const BAR_LAYOUTS: [BarLayout; 3] = [BarLayout::End, BarLayout::Start, BarLayout::Middle];
 

@@ -187,3 +187,61 @@ pub fn comp_answer(size: u64) -> Vec<u8> {
 pub fn put32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
+
+/// BAR offset of the HDM block in the v4 fixtures (component block + 0x1000 + 0x200).
+pub const V4_HDM_OFF: u64 = COMP_OFF + 0x1200;
+/// v4 COMP_REGS size: an HDM block with one decoder.
+pub const V4_COMP_SIZE: u64 = 0x30;
+
+/// The v4 device answer: CXL and PCI flags, no capability.
+pub fn v4_device() -> Vec<u8> {
+    device_answer(
+        DEVICE_FLAGS_RESET | DEVICE_FLAGS_PCI | DEVICE_FLAGS_CXL,
+        NUM_REGIONS,
+        &[],
+        0,
+    )
+}
+
+/// A v4 geometry capability naming `bar` and HDM block offset `offset`.
+pub fn geometry(bar: u32, offset: u64) -> Vec<u8> {
+    CompRegsGeometryCap {
+        bar,
+        reserved: 0,
+        offset,
+    }
+    .encode(CapHeader {
+        id: REGION_CAP_CXL_COMP_REGS,
+        version: REGION_CAP_CXL_COMP_REGS_VERSION,
+        next: 0,
+    })
+    .to_vec()
+}
+
+/// The v4 COMP_REGS answer at `index` (type cap + geometry cap).
+pub fn v4_comp_answer(index: u32, size: u64, geo: Vec<u8>) -> Vec<u8> {
+    region_answer(
+        index,
+        RW,
+        size,
+        &[
+            encode_type_cap(0, REGION_TYPE_CXL, REGION_SUBTYPE_CXL_COMP_REGS).to_vec(),
+            geo,
+        ],
+    )
+}
+
+/// v4 BAR areas: everything but the page holding the HDM block.
+pub fn v4_areas() -> Vec<SparseArea> {
+    let hole = V4_HDM_OFF & !0xFFF;
+    vec![
+        SparseArea {
+            offset: 0,
+            size: hole,
+        },
+        SparseArea {
+            offset: hole + 0x1000,
+            size: BAR_SIZE - hole - 0x1000,
+        },
+    ]
+}

@@ -214,11 +214,13 @@ pub fn device_revision(c: &Console, segment: u16) -> Option<&str> {
 /// cxl-passthrough/src/backend/sim/reset.rs): v2 zaps the DPA region in the reset's
 /// prepare step and, decoder 0 being committed again after the hardware reset, restores
 /// the same pages in finish; v3 resets the hardware only and never zaps. Neither clears
-/// memory (only a CXL reset with Mem_Clr does), so both keep it. `None`: not a revision
-/// the simulator has.
+/// memory (only a CXL reset with Mem_Clr does), so both keep it. v4 replaces every FLR
+/// with a CXL reset, which always clears device memory. `None`: not a revision the
+/// simulator has.
 pub fn flr_keeps_dpa(revision: &str) -> Option<bool> {
     match revision {
         "v2" | "v3" => Some(true),
+        "v4" => Some(false),
         _ => None,
     }
 }

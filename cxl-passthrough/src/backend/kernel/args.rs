@@ -10,8 +10,8 @@
 use vfio_bindings::bindings::vfio as vb;
 
 use crate::sys::vfio::{
-    IOMMU_DESTROY_SIZE, IOMMU_IOAS_ALLOC_SIZE, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE,
-    IOMMU_IOAS_MAP_SIZE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP_SIZE,
+    IOMMU_DESTROY_SIZE, IOMMU_IOAS_ALLOC_SIZE, IOMMU_IOAS_MAP_FILE_SIZE, IOMMU_IOAS_MAP_FIXED_IOVA,
+    IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_SIZE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP_SIZE,
 };
 
 /// Size of `struct vfio_group_status`.
@@ -139,6 +139,42 @@ pub fn ioas_map(ioas_id: u32, iova: u64, user_va: u64, length: u64) -> Vec<u8> {
     );
     put32(&mut b, 8, ioas_id);
     put64(&mut b, 16, user_va);
+    put64(&mut b, 24, length);
+    put64(&mut b, 32, iova);
+    b
+}
+
+/// `vfio_device_feature` with `GET | DMA_BUF` and a `vfio_device_feature_dma_buf`
+/// payload for one range `[offset, offset + length)` of region `region_index`; the new
+/// fd gets `open_flags` (`O_RDWR | O_CLOEXEC`).
+pub fn dma_buf_request(region_index: u32, offset: u64, length: u64) -> Vec<u8> {
+    use crate::uapi::wire::{
+        DEVICE_FEATURE_DMA_BUF, DEVICE_FEATURE_GET, DEVICE_FEATURE_SIZE, DMA_BUF_FEATURE_SIZE,
+        DMA_RANGE_SIZE,
+    };
+    let mut b = sized(DEVICE_FEATURE_SIZE + DMA_BUF_FEATURE_SIZE + DMA_RANGE_SIZE);
+    put32(&mut b, 4, DEVICE_FEATURE_GET | DEVICE_FEATURE_DMA_BUF);
+    put32(&mut b, 8, region_index);
+    put32(&mut b, 12, (libc::O_RDWR | libc::O_CLOEXEC) as u32);
+    // flags @16 stay 0; one range.
+    put32(&mut b, 20, 1);
+    put64(&mut b, 24, offset);
+    put64(&mut b, 32, length);
+    b
+}
+
+/// `iommu_ioas_map_file` of `length` bytes of the file `fd` from `start`, at `iova`
+/// (fixed, read and write).
+pub fn ioas_map_file(ioas_id: u32, fd: i32, start: u64, iova: u64, length: u64) -> Vec<u8> {
+    let mut b = sized(IOMMU_IOAS_MAP_FILE_SIZE);
+    put32(
+        &mut b,
+        4,
+        IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE,
+    );
+    put32(&mut b, 8, ioas_id);
+    put32(&mut b, 12, fd as u32);
+    put64(&mut b, 16, start);
     put64(&mut b, 24, length);
     put64(&mut b, 32, iova);
     b

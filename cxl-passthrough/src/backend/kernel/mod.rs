@@ -148,6 +148,54 @@ impl<S: VfioSys> KernelBackend<S> {
         Ok(())
     }
 
+    /// v4: exports `[offset, offset + length)` of region `region_index` (the HDM memory
+    /// region) as a dma-buf (`VFIO_DEVICE_FEATURE` with `GET | DMA_BUF`, one range).
+    /// The kernel requires page-aligned, non-empty ranges inside the region and refuses
+    /// (`EOPNOTSUPP`/`EINVAL`) on kernels or devices without the exporter; a buffer made
+    /// while Memory Space is off starts revoked.
+    pub fn export_dma_buf(&self, region_index: u32, offset: u64, length: u64) -> Result<OwnedFd> {
+        check_range("export_dma_buf", offset, 0, length)?;
+        let op = format!("VFIO_DEVICE_FEATURE(DMA_BUF, region {region_index})");
+        let mut a = args::dma_buf_request(region_index, offset, length);
+        retry_eintr(&op, || {
+            self.sys
+                .ioctl_new_fd(self.device.as_fd(), sv::VFIO_DEVICE_FEATURE, &mut a)
+        })
+    }
+
+    /// v4: maps `length` bytes of a dma-buf (from [`KernelBackend::export_dma_buf`]) at
+    /// `iova` in the IOAS (`IOMMU_IOAS_MAP_FILE`, fixed IOVA, read and write), the only
+    /// DMA path v4 documents for device memory. A legacy container cannot import a
+    /// dma-buf: there [`BackendError::Invalid`] (see `docs/kernel-backend.md` for the
+    /// type1 assumption). Removed with [`KernelBackend::unmap_dma`].
+    pub fn map_dma_buf(
+        &self,
+        dmabuf: std::os::fd::BorrowedFd<'_>,
+        iova: u64,
+        length: u64,
+    ) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        check_range("map_dma_buf", iova, 0, length)?;
+        match self.dma_ctx()? {
+            IommuCtx::Iommufd {
+                iommufd, ioas_id, ..
+            } => {
+                let mut a = args::ioas_map_file(*ioas_id, dmabuf.as_raw_fd(), 0, iova, length);
+                self.ioctl(
+                    iommufd.as_fd(),
+                    sv::IOMMU_IOAS_MAP_FILE,
+                    "IOMMU_IOAS_MAP_FILE",
+                    &mut a,
+                )
+            }
+            IommuCtx::Container { .. } => Err(BackendError::Invalid(
+                "a VFIO type1 container cannot map a dma-buf; map the mmap'ed device memory with map_dma \
+                 (not established to work on v4)"
+                    .into(),
+            )),
+        }
+    }
+
     fn dma_ctx(&self) -> Result<&IommuCtx> {
         self.iommu.as_ref().ok_or_else(|| {
             BackendError::Invalid(

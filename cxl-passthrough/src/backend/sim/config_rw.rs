@@ -57,6 +57,7 @@ impl SimDevice {
         match &st.cxl {
             Some(CxlState::V2 { dvsec, .. }) if dvsec.contains(o) => dvsec.read(&st.hw_cfg, o, buf),
             Some(CxlState::V3 { dvsec, .. }) if dvsec.contains(o) => dvsec.read(o, buf),
+            Some(CxlState::V4 { dvsec, .. }) if dvsec.contains(o) => dvsec.read(o, buf),
             _ => st.hw_cfg.read(o, buf),
         }
     }
@@ -71,9 +72,16 @@ impl SimDevice {
                 }
             }
             Some(CxlState::V3 { dvsec, .. }) if dvsec.contains(o) => dvsec.write(o, data),
+            Some(CxlState::V4 { dvsec, .. }) if dvsec.contains(o) => {
+                self.v4_dvsec_write(st, o, data)?;
+            }
             _ => {
                 if st.hw_cfg.write(o, data) {
                     self.guest_flr(st)?;
+                }
+                if matches!(st.cxl, Some(CxlState::V4 { .. })) {
+                    // Memory Space on/off zaps or re-arms the HDM mappings.
+                    self.rearm_dpa(st)?;
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! component block, DVSECs and HDM decoders are.
 
 use super::config::{OffsetLayout, SimConfig};
-use crate::regs::component::COMPONENT_BLOCK_SIZE;
+use crate::regs::component::{CM_OFFSET, COMPONENT_BLOCK_SIZE};
 use crate::regs::hdm::hdm_block_size;
 use crate::uapi::UapiRevision;
 use crate::uapi::wire::{PCI_NUM_REGIONS, PCI_OFFSET_SHIFT};
@@ -85,6 +85,10 @@ pub struct Layout {
     pub dpa_file_off: u64,
     /// DPA size.
     pub dpa_size: u64,
+    /// Revision (what the kernel keeps from the BAR: the block or, v4, the HDM block).
+    pub revision: UapiRevision,
+    /// HDM block length.
+    pub hdm_size: u64,
 }
 
 impl Layout {
@@ -93,7 +97,8 @@ impl Layout {
         let comp_bar = cfg.component_bar;
         let aux_bar = if comp_bar == 0 { 2 } else { 0 };
         let (dpa_index, comp_index) = match cfg.revision {
-            UapiRevision::V2 => (PCI_NUM_REGIONS, PCI_NUM_REGIONS + 1),
+            // v4 registers the memory region first, then COMP_REGS.
+            UapiRevision::V2 | UapiRevision::V4 => (PCI_NUM_REGIONS, PCI_NUM_REGIONS + 1),
             UapiRevision::V3 => (PCI_NUM_REGIONS + 1, PCI_NUM_REGIONS),
         };
         let hdm_size = hdm_block_size(cfg.decoder_count);
@@ -126,6 +131,7 @@ impl Layout {
                     match cfg.revision {
                         UapiRevision::V2 => v2_comp_size,
                         UapiRevision::V3 => COMPONENT_BLOCK_SIZE,
+                        UapiRevision::V4 => hdm_size,
                     },
                 ),
             };
@@ -168,10 +174,12 @@ impl Layout {
             comp_index,
             comp_bar,
             comp_off: cfg.component_offset(),
+            revision: cfg.revision,
             bar_size: cfg.bar_size,
             aux_bar,
             dpa_file_off,
             dpa_size: cfg.dpa_size,
+            hdm_size,
         }
     }
 
@@ -191,6 +199,18 @@ impl Layout {
     /// End of the component block in the BAR.
     pub fn comp_end(&self) -> u64 {
         self.comp_off + COMPONENT_BLOCK_SIZE
+    }
+
+    /// The BAR range the CXL personality keeps from mmap and raw access: the component
+    /// block (v2, v3) or only the HDM block (v4 §2.4), byte exact.
+    pub fn excluded(&self) -> (u64, u64) {
+        match self.revision {
+            UapiRevision::V4 => {
+                let hdm = self.comp_off + CM_OFFSET + HDM_CM_OFFSET;
+                (hdm, hdm + self.hdm_size)
+            }
+            _ => (self.comp_off, self.comp_end()),
+        }
     }
 
     /// Whether the CXL personality carves the block out of the component BAR.

@@ -1,4 +1,4 @@
-//! A userspace model of the kernel's vfio-pci CXL Type-2 driver, v2 or v3.
+//! A userspace model of the kernel's vfio-pci CXL Type-2 driver, v2, v3 or v4.
 //!
 //! [`SimDevice`] answers the ioctls and file operations a VFIO device fd would
 //! ([`SimDevice::ioctl_device_info`], [`SimDevice::ioctl_region_info`],
@@ -10,6 +10,7 @@
 
 mod comp_regs_v2;
 mod comp_regs_v3;
+mod comp_regs_v4;
 mod component;
 mod config;
 mod config_override;
@@ -18,6 +19,7 @@ mod config_space;
 mod dpa;
 mod dvsec_v2;
 mod dvsec_v3;
+mod dvsec_v4;
 mod faults;
 mod hdm;
 mod layout;
@@ -25,6 +27,7 @@ mod regions;
 mod reset;
 mod rw;
 mod snapshot;
+mod v4;
 
 use crate::uapi::UapiRevision;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +48,7 @@ use self::config_space::HwConfig;
 use self::dpa::DpaState;
 use self::dvsec_v2::DvsecV2;
 use self::dvsec_v3::DvsecV3;
+use self::dvsec_v4::DvsecV4;
 use self::faults::FaultSet;
 use self::layout::Layout;
 use self::snapshot::MemTrack;
@@ -59,8 +63,20 @@ const CLASS_MEMORY_CXL: u32 = 0x0502;
 /// The CXL personality of the driver, per revision.
 #[derive(Clone, Debug)]
 enum CxlState {
-    V2 { comp: V2Comp, dvsec: DvsecV2 },
-    V3 { comp: V3Comp, dvsec: DvsecV3 },
+    V2 {
+        comp: V2Comp,
+        dvsec: DvsecV2,
+    },
+    V3 {
+        comp: V3Comp,
+        dvsec: DvsecV3,
+    },
+    /// v4: COMP_REGS is the live hardware block (no shadow); `hdm_valid` is the
+    /// kernel's HDM gate (open after a successful open or CXL reset).
+    V4 {
+        dvsec: DvsecV4,
+        hdm_valid: bool,
+    },
 }
 
 /// Everything behind the lock.
@@ -139,6 +155,10 @@ impl SimDevice {
                 },
                 dvsec: DvsecV3::snapshot(&hw_cfg, DEVICE_DVSEC, LENGTH_REV2),
             },
+            UapiRevision::V4 => CxlState::V4 {
+                dvsec: DvsecV4::snapshot(&hw_cfg, DEVICE_DVSEC, LENGTH_REV2),
+                hdm_valid: false,
+            },
         });
         let dev = SimDevice {
             cfg,
@@ -169,6 +189,7 @@ impl SimDevice {
             return Ok(false);
         }
         match cfg.revision {
+            UapiRevision::V4 => Ok(Self::v4_binds(cfg)),
             UapiRevision::V2 => {
                 Ok(cfg.firmware_committed && cfg.class_code >> 8 != CLASS_MEMORY_CXL)
             }
@@ -238,6 +259,12 @@ impl SimDevice {
         if st.open {
             return Err(Errno(libc::EBUSY));
         }
+        if matches!(st.cxl, Some(CxlState::V4 { .. })) {
+            // v4: a CXL reset replaces the FLR; any error fails the open.
+            self.v4_open(st)?;
+            st.open = true;
+            return Ok(());
+        }
         if self.cfg.reset_on_open {
             st.stats.hw_resets += 1;
             st.hw_comp.reset(self.cfg.post_reset_hw_committed);
@@ -254,7 +281,12 @@ impl SimDevice {
     /// Models the last `close()` of the device fd. Every operation fails with `ENODEV`
     /// until [`SimDevice::open`]. v3 shadows survive; v2 shadows are rebuilt at open.
     pub fn close(&self) {
-        self.lock().open = false;
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if st.open && matches!(st.cxl, Some(CxlState::V4 { .. })) {
+            self.v4_close(st);
+        }
+        st.open = false;
     }
 
     /// Adds a fault.
@@ -285,10 +317,13 @@ impl SimDevice {
 
     /// The COMP_REGS shadow dword at region offset `off` (CM-relative for v2, block-
     /// relative for v3), bypassing the access rules. `None` without CXL personality.
+    /// v4 has no shadow: the live hardware HDM block (offset HDM-relative).
     pub fn shadow_dword(&self, off: u64) -> Option<u32> {
-        match &self.lock().cxl {
+        let st = self.lock();
+        match &st.cxl {
             Some(CxlState::V2 { comp, .. }) => Some(comp.dword(off)),
             Some(CxlState::V3 { comp, .. }) => Some(comp.dword(off)),
+            Some(CxlState::V4 { .. }) => Some(st.hw_comp.hdm.read(off)),
             None => None,
         }
     }
@@ -299,11 +334,12 @@ impl SimDevice {
         self.lock().hw_cfg.read(off, buf);
     }
 
-    /// Whether the v2 DPA region is active (always true for v3 with CXL).
+    /// Whether the v2 DPA region is active (always true for v3 with CXL; v4: the HDM
+    /// gate is open and Memory Space enabled).
     pub fn dpa_active(&self) -> bool {
         let st = self.lock();
         match st.cxl {
-            Some(CxlState::V2 { .. }) => st.dpa.active,
+            Some(CxlState::V2 { .. }) | Some(CxlState::V4 { .. }) => st.dpa.active,
             Some(CxlState::V3 { .. }) => true,
             None => false,
         }

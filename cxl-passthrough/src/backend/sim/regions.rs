@@ -9,8 +9,9 @@ use crate::regs::component::CM_OFFSET;
 use crate::uapi::UapiRevision;
 use crate::uapi::wire::{
     CXL_V2_CACHE_CAPABLE, CXL_V2_FIRMWARE_COMMITTED, CXL_V3_HOST_FIRMWARE_COMMITTED, CapHeader,
-    CxlCapV2, CxlCapV3, DEVICE_CAP_CXL, DEVICE_CAP_CXL_VERSION, DEVICE_FLAGS_CAPS,
-    DEVICE_FLAGS_CXL, DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, DEVICE_INFO_SIZE, DeviceInfoHeader,
+    CompRegsGeometryCap, CxlCapV2, CxlCapV3, DEVICE_CAP_CXL, DEVICE_CAP_CXL_VERSION,
+    DEVICE_FLAGS_CAPS, DEVICE_FLAGS_CXL, DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, DEVICE_INFO_SIZE,
+    DeviceInfoHeader, REGION_CAP_CXL_COMP_REGS, REGION_CAP_CXL_COMP_REGS_VERSION,
     REGION_CAP_SPARSE_MMAP, REGION_FLAG_CAPS, REGION_FLAG_MMAP, REGION_FLAG_READ,
     REGION_FLAG_WRITE, REGION_INFO_SIZE, REGION_SUBTYPE_CXL_COMP_REGS, REGION_SUBTYPE_CXL_DPA,
     REGION_TYPE_CXL, RegionInfoHeader, SparseArea, encode_sparse_cap, encode_type_cap, le32,
@@ -100,9 +101,13 @@ impl SimDevice {
         let mut flags = DEVICE_FLAGS_RESET | DEVICE_FLAGS_PCI;
         let mut caps = Vec::new();
         if self.layout.cxl {
-            flags |= DEVICE_FLAGS_CXL | DEVICE_FLAGS_CAPS;
-            if !st.faults.no_cxl_cap() {
-                caps.push(self.cxl_cap());
+            flags |= DEVICE_FLAGS_CXL;
+            // v4 has no device capability (and no other one here, so no CAPS flag).
+            if self.cfg.revision != UapiRevision::V4 {
+                flags |= DEVICE_FLAGS_CAPS;
+                if !st.faults.no_cxl_cap() {
+                    caps.push(self.cxl_cap());
+                }
             }
         }
         let mut chain = link(caps, DEVICE_INFO_SIZE);
@@ -164,7 +169,23 @@ impl SimDevice {
             }
             .encode(hdr)
             .to_vec(),
+            UapiRevision::V4 => Vec::new(),
         }
+    }
+
+    /// v4: the COMP_REGS geometry capability (component BAR, BAR offset of the HDM block).
+    fn geometry_cap(&self) -> Vec<u8> {
+        CompRegsGeometryCap {
+            bar: u32::from(self.layout.comp_bar),
+            reserved: 0,
+            offset: self.layout.excluded().0,
+        }
+        .encode(CapHeader {
+            id: REGION_CAP_CXL_COMP_REGS,
+            version: REGION_CAP_CXL_COMP_REGS_VERSION,
+            next: 0,
+        })
+        .to_vec()
     }
 
     /// Sparse areas of the component BAR (`None`: the BAR is not carved).
@@ -175,12 +196,10 @@ impl SimDevice {
         if !self.layout.carves(b) {
             return None;
         }
+        let (lo, hi) = self.layout.excluded();
         let (lo, hi) = match self.cfg.revision {
-            UapiRevision::V2 => (self.layout.comp_off, self.layout.comp_end()),
-            UapiRevision::V3 => (
-                self.layout.comp_off / PAGE * PAGE,
-                self.layout.comp_end().div_ceil(PAGE) * PAGE,
-            ),
+            UapiRevision::V2 => (lo, hi),
+            UapiRevision::V3 | UapiRevision::V4 => (lo / PAGE * PAGE, hi.div_ceil(PAGE) * PAGE),
         };
         let mut areas = Vec::new();
         if lo > 0 {
@@ -218,10 +237,15 @@ impl SimDevice {
                 },
                 vec![encode_type_cap(0, REGION_TYPE_CXL, REGION_SUBTYPE_CXL_DPA).to_vec()],
             ),
-            RegionKind::CompRegs => (
-                rw,
-                vec![encode_type_cap(0, REGION_TYPE_CXL, REGION_SUBTYPE_CXL_COMP_REGS).to_vec()],
-            ),
+            RegionKind::CompRegs => {
+                let mut caps = vec![
+                    encode_type_cap(0, REGION_TYPE_CXL, REGION_SUBTYPE_CXL_COMP_REGS).to_vec(),
+                ];
+                if self.cfg.revision == UapiRevision::V4 {
+                    caps.push(self.geometry_cap());
+                }
+                (rw, caps)
+            }
         }
     }
 
@@ -280,10 +304,11 @@ impl SimDevice {
         if end > r.size {
             return Err(Errno::EINVAL);
         }
+        let (ex_lo, ex_hi) = self.layout.excluded();
         if let RegionKind::Bar(b) = r.kind
             && self.layout.carves(b)
-            && pos < self.layout.comp_end()
-            && end > self.layout.comp_off
+            && pos < ex_hi
+            && end > ex_lo
         {
             return Err(Errno::EINVAL);
         }

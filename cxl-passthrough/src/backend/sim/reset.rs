@@ -33,6 +33,9 @@ impl SimDevice {
 
     /// Function reset wrapped by the driver (ioctl and, for v2, guest FLR).
     fn function_reset(&self, st: &mut State) -> Result<(), Errno> {
+        if matches!(st.cxl, Some(CxlState::V4 { .. })) {
+            return self.v4_cxl_reset(st);
+        }
         if matches!(st.cxl, Some(CxlState::V2 { .. })) {
             self.prepare(st)?;
             let r = self.hw_reset(st, HwReset::Function);
@@ -143,6 +146,7 @@ impl SimDevice {
             Some(CxlState::V2 { comp, .. }) => {
                 self.cfg.firmware_committed && comp.hdm.ctrl(0).committed()
             }
+            Some(CxlState::V4 { .. }) => Self::v4_dpa_allowed(st),
             _ => true,
         };
         st.dpa.active = active;

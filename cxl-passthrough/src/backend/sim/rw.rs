@@ -3,7 +3,7 @@
 use super::config::Errno;
 use super::faults::Op;
 use super::layout::{RegionDesc, RegionKind};
-use super::{CxlState, SimDevice, State};
+use super::{CxlState, SimDevice, State, comp_regs_v4};
 use crate::uapi::UapiRevision;
 
 /// Direction of an access, carrying its buffer.
@@ -103,6 +103,14 @@ impl SimDevice {
                     st.stats.comp_regs_writes += 1;
                     comp.write(pos, b)
                 }
+                (Some(CxlState::V4 { .. }), Access::Read(b)) => {
+                    st.stats.comp_regs_reads += 1;
+                    comp_regs_v4::read(&st.hw_comp.hdm, pos, b)
+                }
+                (Some(CxlState::V4 { .. }), Access::Write(b)) => {
+                    st.stats.comp_regs_writes += 1;
+                    comp_regs_v4::write(&st.hw_comp.hdm, pos, b)
+                }
                 (None, _) => Err(Errno::EINVAL),
             },
             RegionKind::Bar(_) | RegionKind::Rom | RegionKind::Vga => Err(Errno::EINVAL),
@@ -127,6 +135,15 @@ impl SimDevice {
                     return Err(Errno::EINVAL);
                 }
                 count
+            }
+            UapiRevision::V4 => {
+                if pos >= size {
+                    return Err(Errno::EINVAL);
+                }
+                if !Self::v4_dpa_allowed(st) {
+                    return Err(Errno::EIO);
+                }
+                count.min(size - pos)
             }
         } as usize;
         let base = self.layout.dpa_file_off + pos;
@@ -160,11 +177,21 @@ impl SimDevice {
             return Err(Errno::EINVAL);
         }
         let n = n as usize;
+        // v4: the HDM block reads all-ones and drops writes; the count is still full.
+        let (ex_lo, ex_hi) = self.layout.excluded();
+        let hidden = |p: u64| {
+            self.layout.cxl
+                && self.cfg.revision == UapiRevision::V4
+                && bar == self.layout.comp_bar
+                && (ex_lo..ex_hi).contains(&p)
+        };
         match acc {
             Access::Read(b) => {
                 for (i, byte) in b[..n].iter_mut().enumerate() {
                     let p = pos + i as u64;
-                    *byte = if bar == self.layout.comp_bar && (blk_lo..blk_hi).contains(&p) {
+                    *byte = if hidden(p) {
+                        0xFF
+                    } else if bar == self.layout.comp_bar && (blk_lo..blk_hi).contains(&p) {
                         let rel = p - blk_lo;
                         st.hw_comp.block_read(rel & !3).to_le_bytes()[(rel & 3) as usize]
                     } else {
@@ -179,7 +206,9 @@ impl SimDevice {
                 let mut i = 0usize;
                 while i < n {
                     let p = pos + i as u64;
-                    if bar == self.layout.comp_bar && (blk_lo..blk_hi).contains(&p) {
+                    if hidden(p) {
+                        i += 1;
+                    } else if bar == self.layout.comp_bar && (blk_lo..blk_hi).contains(&p) {
                         // Raw access into the block reaches hardware (v2 does not block it),
                         // merged into the containing dword.
                         let rel = p - blk_lo;

@@ -83,7 +83,7 @@ fn reset_in_the_middle_of_guest_activity() {
     if !kvm_or_skip("reset_in_the_middle_of_guest_activity") {
         return;
     }
-    for rev in [UapiRevision::V2, UapiRevision::V3] {
+    for rev in UapiRevision::ALL {
         let r = run(1, rev, true, true);
         assert_all_pass(&r);
         let reset = r.devices[0].reset.as_ref().unwrap();
