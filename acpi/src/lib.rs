@@ -10,9 +10,16 @@
 //!   and one ACPI0016 host bridge per [`HostBridge`]), or [`build_ssdt`]: the same AML
 //!   as a standalone SSDT;
 //! * [`Chbcr`]: the emulated 64 KiB host-bridge component register block (CHBCR) each
-//!   CHBS points at, as a vm-device MMIO device.
+//!   CHBS points at, served through its `read`/`write` methods.
 //!
 //! Byte-level notes and the Linux behaviour this is built against: `docs/acpi.md`.
+//!
+//! # Cargo features
+//!
+//! - `vm-device` (off by default): [`Chbcr`] implements rust-vmm vm-device 0.1's
+//!   `MutDeviceMmio`, for VMMs whose MMIO bus is that crate's `IoManager`.
+//!   cloud-hypervisor has its own in-tree vm-device (its `BusDevice`) and never uses the
+//!   registry crate's traits, so it does not compile a second vm-device.
 
 pub mod aml;
 pub mod cedt;

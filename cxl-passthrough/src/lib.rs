@@ -36,11 +36,13 @@
 //!
 //! /// The VMM's MMIO bus (here: a list of handlers).
 //! #[derive(Default)]
-//! struct Bus(Vec<(u64, u64, MmioHandler)>);
+//! struct Bus(Vec<(u64, u64, Arc<dyn MmioHandler>)>);
 //!
 //! impl MmioRegistry for Bus {
 //!     type Error = std::io::Error;
-//!     fn register(&mut self, _: MmioPart, gpa: u64, size: u64, h: MmioHandler) -> Result<(), Self::Error> {
+//!     fn register(
+//!         &mut self, _: MmioPart, gpa: u64, size: u64, h: Arc<dyn MmioHandler>,
+//!     ) -> Result<(), Self::Error> {
 //!         self.0.push((gpa, size, h));
 //!         Ok(())
 //!     }
@@ -125,8 +127,16 @@
 //! # Cargo features
 //!
 //! An embedding VMM depends on the crate with `default-features = false`: rust-vmm
-//! crates, `thiserror`, `log`, `libc`, `bitfield-struct` and `cxl-acpi`, nothing else.
+//! crates, `thiserror`, `log`, `libc` and `cxl-acpi` (which brings `acpi_tables` and
+//! `bitfield-struct`), nothing else.
 //!
+//! - `vm-device` (default): rust-vmm vm-device 0.1's `DeviceMmio` on the MMIO handler
+//!   types (the overlay, the forwarded BAR ranges, [`rootport::CxlRootPort`]; the CHBCR's
+//!   `MutDeviceMmio` through `cxl-acpi/vm-device`) and `vmm::VmDeviceMmio`, which puts
+//!   any [`vmm::MmioHandler`] on that crate's `IoManager`. For VMMs whose MMIO bus is
+//!   rust-vmm's vm-device. cloud-hypervisor, the main embedder, has its own in-tree
+//!   vm-device and never uses the registry crate's traits, so it leaves the feature off
+//!   and does not compile a second vm-device; the facade itself uses no vm-device type.
 //! - `sim` (default): the userspace model of the kernel's vfio-pci CXL driver
 //!   ([`backend::sim`]) and the `sim:<revision>` device paths of [`vmm::DevicePath`].
 //!   For tests and for running without hardware; never for production VMMs.
@@ -135,7 +145,8 @@
 //!   (`clap`, `env_logger`, `anyhow`, `serde_json`; enables `serde`). The tool itself is
 //!   the package's binary; nothing of it is library API.
 //! - `demo` (default): the tool's `demo` subcommand, a KVM guest (x86-64) against the
-//!   device (`kvm-ioctls`, `kvm-bindings`, `iced-x86`; enables `cli`).
+//!   device (`kvm-ioctls`, `kvm-bindings`, `iced-x86`; enables `cli` and `vm-device`:
+//!   the demo's MMIO bus is vm-device's `IoManager`).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 

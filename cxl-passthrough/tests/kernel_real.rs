@@ -176,6 +176,51 @@ fn real_device_lifecycle() -> Result<()> {
     Ok(())
 }
 
+/// A lab tool, not a check (ignored: run with `--ignored --exact lab_device_memory`): in
+/// the real-kernel lab (docs/lab.md, step (e)) L1 plays the simulator's test-only parts
+/// around cloud-hypervisor through the device's DPA region (pwrite/pread; /dev/mem cannot
+/// reach the window there). `CXL_LAB_DPA_SEED`: bytes written at DPA 0, and zeros in
+/// [0x40, 0x100) where the guest will write; `CXL_LAB_DPA_VIEW`: comma-separated DPA
+/// offsets, 32 bytes printed at each as `lab-dpa: DPA[<offset>..+32] = <hex>`.
+#[test]
+#[ignore = "a lab tool, run by scripts/guest/lab/l1-init.sh"]
+fn lab_device_memory() -> Result<()> {
+    use cxl_passthrough::runtime::probe::probe;
+    use cxl_passthrough::uapi::RevisionChoice;
+
+    let dev = std::env::var("CXL_TEST_VFIO_DEVICE").context("CXL_TEST_VFIO_DEVICE")?;
+    let b = KernelBackend::open(&DeviceLocator::parse(&dev))
+        .with_context(|| format!("opening {dev}"))?;
+    let dpa = probe(&b, RevisionChoice::Auto, 4096)
+        .context("probe")?
+        .dpa
+        .file_offset;
+    if let Ok(seed) = std::env::var("CXL_LAB_DPA_SEED") {
+        ensure!(seed.len() <= 0x40, "seed longer than 0x40 bytes");
+        let n = b.write(dpa, 0, seed.as_bytes())? + b.write(dpa, 0x40, &[0u8; 0xc0])?;
+        ensure!(n == seed.len() + 0xc0, "short DPA write: {n} bytes");
+        println!("lab-dpa: seeded {seed:?}");
+    }
+    for o in std::env::var("CXL_LAB_DPA_VIEW")
+        .unwrap_or_default()
+        .split(',')
+    {
+        let Some(off) = o
+            .trim()
+            .strip_prefix("0x")
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+        else {
+            continue;
+        };
+        let mut buf = [0u8; 32];
+        let n = b.read(dpa, off, &mut buf)?;
+        ensure!(n == buf.len(), "short DPA read at {off:#x}: {n} bytes");
+        let hex: String = buf.iter().map(|x| format!("{x:02x}")).collect();
+        println!("lab-dpa: DPA[{off:#x}..+32] = {hex}");
+    }
+    Ok(())
+}
+
 /// v4: device memory exported as a dma-buf and mapped into the backend's IOAS at `iova`
 /// (the selftest's `hdm_mem_ioas_map`); a kernel without the exporter (EINVAL,
 /// EOPNOTSUPP) or a container instead of an IOAS is reported, not failed.

@@ -22,8 +22,6 @@
 //! zero for reserved space, all-ones past the block.
 
 use thiserror::Error;
-use vm_device::MutDeviceMmio;
-use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
 use crate::description::{CHBCR_SIZE, Granularity, WINDOW_GRANULE};
 use crate::regs::component::{CAP_ID_HDM, CAP_ID_HEADER, CM_OFFSET, CmCapEntry, CmCapHeader};
@@ -81,8 +79,9 @@ pub enum ChbcrError {
     },
 }
 
-/// The emulated CHBCR. Implements vm-device's [`MutDeviceMmio`]; offsets are relative to
-/// the CHBS Base.
+/// The emulated CHBCR: [`Chbcr::read`] and [`Chbcr::write`] serve guest accesses, with
+/// offsets relative to the CHBS Base. With the `vm-device` feature it also implements
+/// rust-vmm vm-device's `MutDeviceMmio`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chbcr {
     config: ChbcrConfig,
@@ -206,12 +205,23 @@ impl Chbcr {
     }
 }
 
-impl MutDeviceMmio for Chbcr {
-    fn mmio_read(&mut self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
+#[cfg(feature = "vm-device")]
+impl vm_device::MutDeviceMmio for Chbcr {
+    fn mmio_read(
+        &mut self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &mut [u8],
+    ) {
         self.read(offset, data);
     }
 
-    fn mmio_write(&mut self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
+    fn mmio_write(
+        &mut self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &[u8],
+    ) {
         self.write(offset, data);
     }
 }

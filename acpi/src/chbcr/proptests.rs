@@ -1,8 +1,6 @@
 //! Property tests: no sequence of guest accesses changes the block or panics.
 
 use proptest::prelude::*;
-use vm_device::MutDeviceMmio;
-use vm_device::bus::MmioAddress;
 
 use super::*;
 
@@ -40,16 +38,16 @@ proptest! {
     ) {
         let mut c = Chbcr::new(cfg).unwrap();
         let mut before = vec![0u8; Chbcr::SIZE as usize];
-        c.mmio_read(MmioAddress(0), 0, &mut before);
+        c.read(0, &mut before);
         for (off, data) in &writes {
-            c.mmio_write(MmioAddress(0), *off, data);
+            c.write(*off, data);
         }
         for (off, len) in &reads {
             let mut b = vec![0u8; *len];
-            c.mmio_read(MmioAddress(0), *off, &mut b);
+            c.read(*off, &mut b);
         }
         let mut after = vec![0u8; Chbcr::SIZE as usize];
-        c.mmio_read(MmioAddress(0), 0, &mut after);
+        c.read(0, &mut after);
         prop_assert_eq!(before, after);
         prop_assert_eq!(c.ignored_writes(), writes.len() as u64);
     }

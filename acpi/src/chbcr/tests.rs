@@ -1,6 +1,3 @@
-use vm_device::MutDeviceMmio;
-use vm_device::bus::MmioAddress;
-
 use super::*;
 
 const BASE: u64 = 0x3_0000_0000;
@@ -18,13 +15,13 @@ fn committed() -> Chbcr {
 
 fn dword(c: &mut Chbcr, offset: u64) -> u32 {
     let mut b = [0u8; 4];
-    c.mmio_read(MmioAddress(0xfed0_0000), offset, &mut b);
+    c.read(offset, &mut b);
     u32::from_le_bytes(b)
 }
 
 fn snapshot(c: &mut Chbcr) -> Vec<u8> {
     let mut all = vec![0u8; Chbcr::SIZE as usize];
-    c.mmio_read(MmioAddress(0), 0, &mut all);
+    c.read(0, &mut all);
     all
 }
 
@@ -79,7 +76,7 @@ fn hostile_writes_change_nothing() {
                 let data = vec![pattern; len];
                 let hot = (0x1000u64..0x1050).chain([0, 0xFFFF, 0xFFFE, 0xFFFD]);
                 for off in hot {
-                    c.mmio_write(MmioAddress(0), off, &data);
+                    c.write(off, &data);
                     writes += 1;
                 }
             }
@@ -92,14 +89,14 @@ fn hostile_writes_change_nothing() {
             (hdm + 0x18, 0),
             (hdm + 0x10, 0),
         ] {
-            c.mmio_write(MmioAddress(0), off, &v.to_le_bytes());
+            c.write(off, &v.to_le_bytes());
             writes += 1;
         }
         // Past the end, at the end of the address space, and empty.
-        c.mmio_write(MmioAddress(0), 0x1_0000, &[1, 2, 3, 4]);
-        c.mmio_write(MmioAddress(0), u64::MAX - 1, &[1, 2, 3, 4]);
-        c.mmio_write(MmioAddress(0), 0x1010, &[]);
-        c.mmio_write(MmioAddress(0), 0, &vec![0xAA; 0x2_0000]);
+        c.write(0x1_0000, &[1, 2, 3, 4]);
+        c.write(u64::MAX - 1, &[1, 2, 3, 4]);
+        c.write(0x1010, &[]);
+        c.write(0, &vec![0xAA; 0x2_0000]);
         writes += 4;
         assert_eq!(snapshot(&mut c), before);
         assert_eq!(c.ignored_writes(), writes);
@@ -113,18 +110,18 @@ fn reads_of_any_size_and_alignment_are_consistent() {
     for off in 0x1000u64..0x1048 {
         for len in 1..=9usize {
             let mut b = vec![0u8; len];
-            c.mmio_read(MmioAddress(0), off, &mut b);
+            c.read(off, &mut b);
             let o = off as usize;
             assert_eq!(b, all[o..o + len], "offset {off:#x} len {len}");
         }
     }
     // Straddling the end: in-block bytes, then all-ones.
     let mut b = [0u8; 4];
-    c.mmio_read(MmioAddress(0), 0xFFFE, &mut b);
+    c.read(0xFFFE, &mut b);
     assert_eq!(b, [0, 0, 0xFF, 0xFF]);
-    c.mmio_read(MmioAddress(0), u64::MAX - 1, &mut b);
+    c.read(u64::MAX - 1, &mut b);
     assert_eq!(b, [0xFF; 4]);
-    c.mmio_read(MmioAddress(0), 0, &mut []);
+    c.read(0, &mut []);
 }
 
 #[test]
@@ -151,4 +148,21 @@ fn invalid_decoders_are_rejected() {
         Err(ChbcrError::Wraps { .. })
     ));
     assert!(d(0xF000_0000_0000_0000, 0x1000_0000_0000_0000).is_ok());
+}
+
+/// A VMM on rust-vmm's vm-device bus sees the same bytes, and its writes are ignored.
+#[cfg(feature = "vm-device")]
+#[test]
+fn vm_device_bus_sees_the_block() {
+    use vm_device::MutDeviceMmio;
+    use vm_device::bus::MmioAddress;
+
+    let mut c = committed();
+    let before = snapshot(&mut c);
+    let mut b = [0u8; 4];
+    c.mmio_read(MmioAddress(0xfed0_0000), CAP_SLOT0_OFFSET, &mut b);
+    assert_eq!(u32::from_le_bytes(b), c.read_dword(CAP_SLOT0_OFFSET));
+    c.mmio_write(MmioAddress(0xfed0_0000), CAP_SLOT0_OFFSET, &[0; 4]);
+    assert_eq!(snapshot(&mut c), before);
+    assert_eq!(c.ignored_writes(), 1);
 }

@@ -24,8 +24,8 @@ use cxl_passthrough::plan::MappedArea;
 use cxl_passthrough::regs::hdm::DecoderReg;
 use cxl_passthrough::runtime::{CxlDevice, DecoderState, HookError, MemoryHooks};
 use cxl_passthrough::vmm::{
-    CxlSegment, MmioHandler, MmioPart, MmioRegistry, Platform, RevisionChoice, VmmError,
-    register_component_bar,
+    CxlSegment, MmioHandler, MmioPart, MmioRegistry, Platform, RevisionChoice, VmDeviceMmio,
+    VmmError, register_component_bar,
 };
 
 /// Checkpoint id at which the host resets device 0.
@@ -228,7 +228,7 @@ impl MmioRegistry for DeviceMmio<'_> {
         part: MmioPart,
         gpa: u64,
         size: u64,
-        handler: MmioHandler,
+        handler: Arc<dyn MmioHandler>,
     ) -> Result<(), HarnessError> {
         let label = match part {
             MmioPart::ComponentRegisters => self.p.label("comp-regs"),
@@ -238,7 +238,7 @@ impl MmioRegistry for DeviceMmio<'_> {
             label,
             gpa,
             size,
-            device: handler,
+            device: Arc::new(VmDeviceMmio(handler)),
         })
     }
 }

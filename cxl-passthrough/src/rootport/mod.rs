@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use thiserror::Error;
-use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
 /// The Flex Bus Port DVSEC register type (defined in `regs::port_dvsec`), which
 /// [`RootPortConfig`] takes.
@@ -371,12 +370,23 @@ impl CxlRootPort {
     }
 }
 
+#[cfg(feature = "vm-device")]
 impl vm_device::DeviceMmio for CxlRootPort {
-    fn mmio_read(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
+    fn mmio_read(
+        &self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &mut [u8],
+    ) {
         self.component_read(offset, data);
     }
 
-    fn mmio_write(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
+    fn mmio_write(
+        &self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &[u8],
+    ) {
         self.component_write(offset, data);
     }
 }

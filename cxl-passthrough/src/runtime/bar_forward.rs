@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use log::warn;
-use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
 use super::ratelimit::RateLimit;
 use crate::backend::Backend;
@@ -84,7 +83,7 @@ impl BarForward {
     }
 }
 
-/// One forwarded range as an MMIO device: an IoManager passes offsets relative to the
+/// One forwarded range as an MMIO device: the VMM's bus passes offsets relative to the
 /// registered range, so each range adds its own start to reach the BAR offset.
 #[derive(Debug, Clone)]
 pub struct ForwardedRange {
@@ -97,19 +96,42 @@ impl ForwardedRange {
     pub fn new(fwd: Arc<BarForward>, start: u64) -> Self {
         Self { fwd, start }
     }
-}
 
-impl vm_device::DeviceMmio for ForwardedRange {
-    fn mmio_read(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
+    /// Reads `data.len()` bytes at `offset` from the range's start (all-ones where
+    /// nothing is forwarded).
+    pub fn read(&self, offset: u64, data: &mut [u8]) {
         match self.start.checked_add(offset) {
             Some(o) => self.fwd.read(o, data),
             None => data.fill(0xFF),
         }
     }
 
-    fn mmio_write(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
+    /// Writes `data` at `offset` from the range's start (dropped where nothing is
+    /// forwarded).
+    pub fn write(&self, offset: u64, data: &[u8]) {
         if let Some(o) = self.start.checked_add(offset) {
             self.fwd.write(o, data);
         }
+    }
+}
+
+#[cfg(feature = "vm-device")]
+impl vm_device::DeviceMmio for ForwardedRange {
+    fn mmio_read(
+        &self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &mut [u8],
+    ) {
+        self.read(offset, data);
+    }
+
+    fn mmio_write(
+        &self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &[u8],
+    ) {
+        self.write(offset, data);
     }
 }

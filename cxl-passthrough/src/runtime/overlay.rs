@@ -24,7 +24,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use log::warn;
-use vm_device::bus::{MmioAddress, MmioAddressOffset};
 
 use super::comp_regs::{CompRegs, Slot};
 use super::ratelimit::RateLimit;
@@ -251,12 +250,23 @@ fn le_u32(data: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b)
 }
 
+#[cfg(feature = "vm-device")]
 impl vm_device::DeviceMmio for Overlay {
-    fn mmio_read(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
+    fn mmio_read(
+        &self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &mut [u8],
+    ) {
         self.read(offset, data);
     }
 
-    fn mmio_write(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
+    fn mmio_write(
+        &self,
+        _base: vm_device::bus::MmioAddress,
+        offset: vm_device::bus::MmioAddressOffset,
+        data: &[u8],
+    ) {
         self.write(offset, data);
     }
 }

@@ -1,7 +1,5 @@
 //! `VFIO_DEVICE_GET_REGION_INFO` answer: header, sparse-mmap and type capabilities.
 
-use bitfield_struct::bitfield;
-
 use super::chain::{self, CapRef};
 use super::error::{Answer, UapiError};
 use super::wire::{
@@ -15,21 +13,99 @@ pub const SPARSE_CAP_VERSION: u16 = 1;
 /// Version of the region type capability this code understands.
 pub const TYPE_CAP_VERSION: u16 = 1;
 
-/// `VFIO_REGION_INFO_FLAG_*`, typed.
-#[bitfield(u32)]
-#[derive(PartialEq, Eq, Hash)]
-pub struct RegionFlags {
+/// `VFIO_REGION_INFO_FLAG_*`, typed: a kernel UAPI word (not a spec register), so a
+/// small hand-written newtype over the raw `u32` rather than a bitfield type.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RegionFlags(u32);
+
+impl RegionFlags {
     /// `VFIO_REGION_INFO_FLAG_READ`.
-    pub read: bool,
+    const READ: u32 = 1 << 0;
     /// `VFIO_REGION_INFO_FLAG_WRITE`.
-    pub write: bool,
+    const WRITE: u32 = 1 << 1;
     /// `VFIO_REGION_INFO_FLAG_MMAP`.
-    pub mmap: bool,
+    const MMAP: u32 = 1 << 2;
     /// `VFIO_REGION_INFO_FLAG_CAPS`.
-    pub caps: bool,
-    /// Bits this code does not know (tolerated).
-    #[bits(28)]
-    pub unknown: u32,
+    const CAPS: u32 = 1 << 3;
+
+    /// No flag set.
+    pub const fn new() -> Self {
+        Self(0)
+    }
+    /// The flags of the kernel's raw word (unknown bits kept).
+    pub const fn from_bits(bits: u32) -> Self {
+        Self(bits)
+    }
+    /// The raw word.
+    pub const fn into_bits(self) -> u32 {
+        self.0
+    }
+    const fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+    const fn with(self, bit: u32, on: bool) -> Self {
+        Self(if on { self.0 | bit } else { self.0 & !bit })
+    }
+    /// `VFIO_REGION_INFO_FLAG_READ`.
+    pub const fn read(self) -> bool {
+        self.has(Self::READ)
+    }
+    /// `VFIO_REGION_INFO_FLAG_WRITE`.
+    pub const fn write(self) -> bool {
+        self.has(Self::WRITE)
+    }
+    /// `VFIO_REGION_INFO_FLAG_MMAP`.
+    pub const fn mmap(self) -> bool {
+        self.has(Self::MMAP)
+    }
+    /// `VFIO_REGION_INFO_FLAG_CAPS`.
+    pub const fn caps(self) -> bool {
+        self.has(Self::CAPS)
+    }
+    /// Bits this code does not know (tolerated), shifted down as a 28-bit field.
+    pub const fn unknown(self) -> u32 {
+        self.0 >> 4
+    }
+    /// With `VFIO_REGION_INFO_FLAG_READ` set to `on`.
+    pub const fn with_read(self, on: bool) -> Self {
+        self.with(Self::READ, on)
+    }
+    /// With `VFIO_REGION_INFO_FLAG_WRITE` set to `on`.
+    pub const fn with_write(self, on: bool) -> Self {
+        self.with(Self::WRITE, on)
+    }
+    /// With `VFIO_REGION_INFO_FLAG_MMAP` set to `on`.
+    pub const fn with_mmap(self, on: bool) -> Self {
+        self.with(Self::MMAP, on)
+    }
+    /// With `VFIO_REGION_INFO_FLAG_CAPS` set to `on`.
+    pub const fn with_caps(self, on: bool) -> Self {
+        self.with(Self::CAPS, on)
+    }
+}
+
+impl From<u32> for RegionFlags {
+    fn from(bits: u32) -> Self {
+        Self(bits)
+    }
+}
+
+impl From<RegionFlags> for u32 {
+    fn from(f: RegionFlags) -> u32 {
+        f.0
+    }
+}
+
+impl std::fmt::Debug for RegionFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionFlags")
+            .field("read", &self.read())
+            .field("write", &self.write())
+            .field("mmap", &self.mmap())
+            .field("caps", &self.caps())
+            .field("unknown", &self.unknown())
+            .finish()
+    }
 }
 
 /// A validated `VFIO_DEVICE_GET_REGION_INFO` answer.

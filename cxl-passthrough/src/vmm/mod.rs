@@ -39,6 +39,8 @@ pub use config_write::{GuestResetOutcome, guest_config_write};
 pub use device_fd::backend_from_device_fd;
 pub use error::VmmError;
 pub use memory::{DmaMapper, GuestMapping, MemorySlots};
+#[cfg(feature = "vm-device")]
+pub use mmio::VmDeviceMmio;
 pub use mmio::{MmioHandler, MmioPart, MmioRegistry, register_component_bar};
 pub use path::{DevicePath, PathError, SIM_PATH_PREFIX};
 pub use platform::Platform;

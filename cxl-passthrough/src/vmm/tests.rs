@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cxl_acpi::HostBridge;
-use vm_device::bus::MmioAddress;
 use vm_memory::MmapRegion;
 
 use super::*;
@@ -47,7 +46,7 @@ impl MemorySlots for Slots {
 }
 
 #[derive(Default)]
-struct Bus(Vec<(MmioPart, u64, u64, MmioHandler)>);
+struct Bus(Vec<(MmioPart, u64, u64, Arc<dyn MmioHandler>)>);
 
 impl MmioRegistry for Bus {
     type Error = std::io::Error;
@@ -56,7 +55,7 @@ impl MmioRegistry for Bus {
         part: MmioPart,
         gpa: u64,
         size: u64,
-        handler: MmioHandler,
+        handler: Arc<dyn MmioHandler>,
     ) -> Result<(), Self::Error> {
         if self
             .0
@@ -78,7 +77,7 @@ impl Bus {
             .find(|(_, g, s, _)| (*g..g + s).contains(&gpa))
             .expect("a handler for the address");
         let mut b = [0u8; 4];
-        h.mmio_read(MmioAddress(*base), gpa - base, &mut b);
+        h.read(gpa - base, &mut b);
         u32::from_le_bytes(b)
     }
 }

@@ -64,7 +64,16 @@ if [ -n "${CXL_LAB_SELFTEST:-}" ]; then
   copy_with_libs "$CXL_LAB_SELFTEST" "$root" /lab/selftest
 fi
 if [ -n "${CXL_E2E_CLOUD_HYPERVISOR:-}" ]; then
+  [ -x "$CXL_E2E_CLOUD_HYPERVISOR" ] || skip "CXL_E2E_CLOUD_HYPERVISOR=$CXL_E2E_CLOUD_HYPERVISOR is not an executable"
   copy_with_libs "$CXL_E2E_CLOUD_HYPERVISOR" "$root" /lab/cloud-hypervisor
+  # (e)'s L2: the nested e2e's Linux 7.3 guest, its CXL modules, our Type-2 test driver
+  # (when built) and its /init, exactly as run-nested.sh builds them.
+  CXL_GUEST_TOOLS=$T bash "$repo/scripts/guest/nested/run-nested.sh" --runs 7.3:1 \
+    --work "$work/nested" --l2-only "$root/l2" >&2 || skip "could not build the nested e2e's L2 payload (scripts/guest/fetch-tools.sh kernel73 busybox)"
+  echo "@@run.nonce=$(cat "$root/l2/nonce")"
+  # (the nested e2e's L2 command line; CXL_LAB_L2_CMDLINE replaces it, e.g. without quiet)
+  printf 'CH_TIMEOUT=%s\nL2_CMDLINE="%s"\n' "${CXL_E2E_CH_TIMEOUT:-600}" \
+    "${CXL_LAB_L2_CMDLINE:-console=ttyS0 iomem=relaxed panic=-1 quiet}" >"$root/lab/e.conf"
 fi
 cp "$here/l1-init.sh" "$root/init"
 chmod +x "$root/init"
@@ -80,7 +89,11 @@ echo "@@lab.kernel=$kernel"
 # CXL root port -> a type-3 endpoint with 256 MiB of volatile memory and one HDM
 # decoder that stays committed across resets like firmware-committed hardware
 # (`hdm-decoders=1,hdm-keep-committed=on`, our QEMU patch); one 4 GiB CFMWS window targeting the host
-# bridge; an emulated IOMMU for VFIO. cxl_pci is kept from binding the endpoint at boot
+# bridge; an emulated IOMMU for VFIO. L1's TSC rate is given (tsc_early_khz, what L1
+# refines it to on this machine kind; CXL_LAB_L1_TSC_KHZ): KVM is built in and takes the
+# early rate as its VMs' default, and when the refined rate differs beyond 250 ppm on a
+# CPU without TSC scaling (TCG's SVM) KVM leaves the vCPU's TSC multiplier at 0 and an
+# L2 Linux's clock stops (docs/uapi.md §6, finding 12). cxl_pci is kept from binding the endpoint at boot
 # (initcall_blacklist): firmware would have committed the decoders before any driver,
 # here L1's /init commits them first.
 exec timeout "${CXL_LAB_QEMU_TIMEOUT:-900}" "$qemu" "${data[@]}" \
@@ -88,9 +101,9 @@ exec timeout "${CXL_LAB_QEMU_TIMEOUT:-900}" "$qemu" "${data[@]}" \
   -object memory-backend-ram,id=vmem0,share=on,size=256M \
   -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1,hdm_for_passthrough=on \
   -device cxl-rp,port=1,bus=cxl.1,id=rp1,chassis=0,slot=2 \
-  -device cxl-type3,bus=rp1,volatile-memdev=vmem0,id=cxl-vmem0,hdm-decoders=1,hdm-keep-committed=on \
+  -device cxl-type3,bus=rp1,volatile-memdev=vmem0,id=cxl-vmem0,hdm-decoders=1,hdm-keep-committed=on,component-bar-size=128K \
   -M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G \
   -device intel-iommu,intremap=off \
   -kernel "$kernel" -initrd "$work/l1.cpio.gz" \
-  -append "console=ttyS0 panic=-1 quiet loglevel=4 intel_iommu=on iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1 iomem=relaxed initcall_blacklist=cxl_pci_driver_init" \
+  -append "console=ttyS0 panic=-1 quiet loglevel=4 tsc_early_khz=${CXL_LAB_L1_TSC_KHZ:-2600000} intel_iommu=on iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1 iomem=relaxed initcall_blacklist=cxl_pci_driver_init" \
   </dev/null

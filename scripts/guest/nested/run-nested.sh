@@ -16,6 +16,8 @@
 # scripts/guest/fetch-tools.sh (qemu kernel kernel73 busybox); run it first (as root).
 # The 7.3 cases load our Type-2 test driver when scripts/guest/build-guest-driver.sh has
 # built it (else they report "@@l2.t2driver=absent").
+# With --l2-only DIR it only builds the L2 payload (DIR/KERNEL/{vmlinux,initramfs.cpio.gz},
+# NONCE in DIR/nonce) and exits: the real-kernel lab (scripts/guest/lab/) runs the same L2.
 # Exits 2 with one "SKIP:" line when something needed is missing. Limits for a hang, not
 # a time budget: QEMU is killed after CXL_E2E_QEMU_TIMEOUT s (default 900; exit 124),
 # one cloud-hypervisor run after CXL_E2E_CH_TIMEOUT s (default 300).
@@ -26,18 +28,20 @@ repo=$(cd "$here/../../.." && pwd)
 T=${CXL_GUEST_TOOLS:-$repo/target/guest-tools}
 runs=6.12:1,6.12:2,7.3:1,7.3:2
 work=""
+l2only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs KERNEL:DEVICES[:REVISION],...] [--work DIR]" >&2; exit 64 ;;
+    --l2-only) l2only=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs KERNEL:DEVICES[:REVISION],...] [--work DIR] [--l2-only DIR]" >&2; exit 64 ;;
   esac
 done
 skip() { echo "SKIP: run-nested: $*"; exit 2; }
 
 ch=${CXL_E2E_CLOUD_HYPERVISOR:-}
-[ -n "$ch" ] || skip "set CXL_E2E_CLOUD_HYPERVISOR=/path/to/cloud-hypervisor (built with --features cxl-sim)"
-[ -x "$ch" ] || skip "CXL_E2E_CLOUD_HYPERVISOR=$ch is not an executable"
+[ -n "$ch" ] || [ -n "$l2only" ] || skip "set CXL_E2E_CLOUD_HYPERVISOR=/path/to/cloud-hypervisor (built with --features cxl-sim)"
+[ -n "$l2only" ] || [ -x "$ch" ] || skip "CXL_E2E_CLOUD_HYPERVISOR=$ch is not an executable"
 kdir() { case $1 in 6.12) echo "$T/kernel" ;; 7.3) echo "$T/kernel-7.3" ;; *) return 1 ;; esac; }
 kernels=""
 for r in ${runs//,/ }; do
@@ -49,6 +53,7 @@ for r in ${runs//,/ }; do
   case " $kernels " in *" $k "*) ;; *) kernels="$kernels $k" ;; esac
 done
 qemu=$(command -v qemu-system-x86_64 || true)
+[ -z "$l2only" ] || qemu=$T/busybox # (no QEMU needed for the payload alone)
 for need in "$T/kernel/vmlinuz" "$T/busybox" "$qemu" $(for k in $kernels; do echo "$(kdir "$k")/vmlinuz"; done); do
   [ -n "$need" ] && [ -e "$need" ] || skip "missing ${need:-qemu-system-x86_64} (run scripts/guest/fetch-tools.sh qemu kernel kernel73 busybox)"
 done
@@ -115,6 +120,12 @@ l2() { # KERNEL DEST: vmlinux and initramfs.cpio.gz for that kernel into DEST
   cp "$T/vmlinux-$k" "$dest/vmlinux"
   cpio_gz "$l2root" "$dest/initramfs.cpio.gz"
 }
+
+if [ -n "$l2only" ]; then
+  for k in $kernels; do l2 "$k" "$l2only/$k"; done
+  echo "$nonce" >"$l2only/nonce"
+  exit 0
+fi
 
 # --- L1: 6.12 kernel, KVM modules, cloud-hypervisor + its libraries, the L2 payload
 l1root=$work/l1root

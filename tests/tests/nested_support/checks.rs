@@ -40,7 +40,11 @@ pub(super) fn check(
     });
 }
 
-fn not_applicable(out: &mut Vec<Check>, name: impl Into<String>, why: impl Into<String>) {
+pub(super) fn not_applicable(
+    out: &mut Vec<Check>,
+    name: impl Into<String>,
+    why: impl Into<String>,
+) {
     out.push(Check {
         name: name.into(),
         pass: true,
@@ -192,10 +196,15 @@ fn device_checks(c: &Console, bdf: &str, win: Option<&HostWindow>, out: &mut Vec
     }
 }
 
-/// The UAPI revision (`"v2"`, `"v3"`) the simulated device on PCI segment `segment` was
-/// started with, from cloud-hypervisor's arguments (`l1.ch_args`:
-/// `--device path=sim:v3,cxl=on,pci_segment=1,id=cxl0 ...`).
+/// The UAPI revision (`"v2"`, `"v3"`) of the device on PCI segment `segment`: a simulated
+/// device's from cloud-hypervisor's arguments (`l1.ch_args`:
+/// `--device path=sim:v3,cxl=on,pci_segment=1,id=cxl0 ...`), a real device's as our probe
+/// detected it in L1 (`l1.uapi_revision.<segment>`, the real-kernel lab).
 pub fn device_revision(c: &Console, segment: u16) -> Option<&str> {
+    sim_revision(c, segment).or_else(|| c.get(&format!("l1.uapi_revision.{segment}")))
+}
+
+fn sim_revision(c: &Console, segment: u16) -> Option<&str> {
     let args = c.get("l1.ch_args")?;
     args.split_whitespace().find_map(|a| {
         let opts: Vec<&str> = a.split(',').collect();

@@ -3,7 +3,7 @@
 //! core assembles a region from the committed and locked decoders, and the driver does
 //! I/O through its mapping of that region, before and after a guest FLR.
 
-use super::checks::{Check, check, expected_seed};
+use super::checks::{Check, check, expected_seed, not_applicable};
 use super::console::{Console, HostWindow, dwords_le, num, vmm_saw};
 
 /// `"T2DR"`, the driver's third pattern dword.
@@ -36,9 +36,21 @@ pub fn driver_loaded(c: &Console, out: &mut Vec<Check>) {
     );
 }
 
+/// Whether `bdf` is a CXL type-3 memory device (class 0x0502xx), such as the real-kernel
+/// lab's QEMU `cxl-type3` standing in for a Type-2 device (docs/lab.md): Linux's own
+/// cxl_pci/cxl_mem bind it, our Type-2 test driver (simulator IDs) does not.
+fn is_type3(c: &Console, bdf: &str) -> bool {
+    c.get(&format!("pci.{bdf}"))
+        .and_then(|p| Console::field(p, "class"))
+        .is_some_and(|k| k.starts_with("0x0502"))
+}
+
 /// The memdev, endpoint decoder, region and driver I/O of one device.
 pub fn device(c: &Console, bdf: &str, win: &HostWindow, out: &mut Vec<Check>) {
     let n = |what: &str| format!("{what}[{bdf}]");
+    if is_type3(c, bdf) {
+        return type3_device(c, bdf, win, out);
+    }
     let region = c.get(&format!("t2.{bdf}.region")).unwrap_or("");
     check(
         out,
@@ -60,6 +72,42 @@ pub fn device(c: &Console, bdf: &str, win: &HostWindow, out: &mut Vec<Check>) {
             c.get(&format!("cxl.dev.{memdev}"))
         ),
     );
+    core_checks(c, bdf, win, memdev, out);
+    driver_io(c, bdf, win, "pre", 0xc0, out);
+    driver_io(c, bdf, win, "post", 0xe0, out);
+}
+
+/// A type-3 device ([`is_type3`]): the Type-2 driver's checks do not apply; Linux's
+/// cxl_mem must hold its one memdev, and the CXL core's checks run on that.
+fn type3_device(c: &Console, bdf: &str, win: &HostWindow, out: &mut Vec<Check>) {
+    let n = |what: &str| format!("{what}[{bdf}]");
+    let why = "a type-3 memory device (class 0x0502xx): Linux's cxl_pci/cxl_mem own it, \
+               not the Type-2 test driver";
+    for what in [
+        "t2_driver_region_is_window",
+        "t2_driver_io.pre",
+        "t2_driver_io.post",
+    ] {
+        not_applicable(out, n(what), why);
+    }
+    let mems: Vec<&str> = c
+        .with_prefix("cxl.dev.mem")
+        .filter(|(_, drv)| *drv == "cxl_mem")
+        .map(|(k, _)| k.trim_start_matches("cxl.dev."))
+        .collect();
+    check(
+        out,
+        n("type3_memdev_bound_by_cxl_mem"),
+        mems.len() == 1,
+        format!("memdevs bound by cxl_mem: {mems:?} (want the one device's)"),
+    );
+    core_checks(c, bdf, win, mems.first().copied().unwrap_or(""), out);
+}
+
+/// The CXL core's view of the device's memdev `memdev`: its endpoint decoder and the
+/// region at the window, before and after the guest FLR.
+fn core_checks(c: &Console, bdf: &str, win: &HostWindow, memdev: &str, out: &mut Vec<Check>) {
+    let n = |what: &str| format!("{what}[{bdf}]");
     // The endpoint port whose uport is the memdev, and its decoder at the window.
     let endpoint = c
         .with_prefix("cxl.endpoint")
@@ -117,7 +165,6 @@ pub fn device(c: &Console, bdf: &str, win: &HostWindow, out: &mut Vec<Check>) {
                 .collect::<Vec<_>>()
         ),
     );
-    driver_io(c, bdf, win, "pre", 0xc0, out);
     // After the guest FLR: the decoders are locked again and the region stays.
     check(
         out,
@@ -143,7 +190,6 @@ pub fn device(c: &Console, bdf: &str, win: &HostWindow, out: &mut Vec<Check>) {
             mine.and_then(|r| c.get(&format!("cxl.post.{r}.commit")))
         ),
     );
-    driver_io(c, bdf, win, "post", 0xe0, out);
 }
 
 /// The driver read the host's seed and its own pattern back, and the VMM saw the
@@ -309,5 +355,35 @@ mod tests {
         assert!(out[0].detail.contains("build-guest-driver.sh"));
         assert!(has_type2_api(&c));
         assert!(!has_type2_api(&Console::parse("@@l2.kernel=6.12.117\n")));
+    }
+
+    #[test]
+    fn a_type3_device_is_judged_by_cxl_mem_not_the_type2_driver() {
+        let t = "@@pci.0001:01:00.0=vendor=0x8086 device=0x0d93 class=0x050210 parent=0001:00:00.0\n\
+                 @@cxl.dev.mem0=cxl_mem\n@@cxl.endpoint2.uport=mem0\n\
+                 @@cxl.decoder2.0.start=0x5000000000\n@@cxl.decoder2.0.size=0x10000000\n\
+                 @@cxl.decoder2.0.locked=1\n@@cxl.dev.region0=cxl_region\n\
+                 @@cxl.region0.resource=0x5000000000\n@@cxl.region0.size=0x10000000\n\
+                 @@cxl.region0.commit=1\n";
+        let mut out = Vec::new();
+        device(&Console::parse(t), "0001:01:00.0", &win(), &mut out);
+        let na: Vec<&str> = out
+            .iter()
+            .filter(|k| k.na)
+            .map(|k| k.name.as_str())
+            .collect();
+        assert_eq!(na.len(), 3, "{out:#?}");
+        assert!(na.iter().all(|n| n.starts_with("t2_driver")), "{na:?}");
+        assert!(result(&out, "type3_memdev_bound_by_cxl_mem[0001:01:00.0]"));
+        assert!(result(
+            &out,
+            "endpoint_decoder_locked_at_window[0001:01:00.0]"
+        ));
+        assert!(result(&out, "region_committed_at_window[0001:01:00.0]"));
+        // Unbound (no cxl_mem): fails.
+        let mut out = Vec::new();
+        let unbound = t.replace("mem0=cxl_mem", "mem0=none");
+        device(&Console::parse(&unbound), "0001:01:00.0", &win(), &mut out);
+        assert!(!result(&out, "type3_memdev_bound_by_cxl_mem[0001:01:00.0]"));
     }
 }

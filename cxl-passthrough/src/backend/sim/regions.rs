@@ -265,6 +265,11 @@ impl SimDevice {
             return Err(Errno::EINVAL);
         }
         let r = self.layout.region(index).ok_or(Errno::EINVAL)?;
+        // A device without VGA has no VGA region: vfio-pci answers EINVAL for its index
+        // (seen from the real v3 driver, docs/uapi.md §6 finding 15), not an empty region.
+        if r.kind == RegionKind::Vga {
+            return Err(Errno::EINVAL);
+        }
         let (mut flags, caps) = self.region_flags_caps(&r);
         let mut chain = link(caps, REGION_INFO_SIZE);
         if let Some(kind) = st.faults.cap_chain(InfoTarget::Region(index))
