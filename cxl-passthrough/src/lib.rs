@@ -138,7 +138,7 @@
 //!   vm-device and never uses the registry crate's traits, so it leaves the feature off
 //!   and does not compile a second vm-device; the facade itself uses no vm-device type.
 //! - `sim` (default): the userspace model of the kernel's vfio-pci CXL driver
-//!   ([`backend::sim`]) and the `sim:<revision>` device paths of [`vmm::DevicePath`].
+//!   (`backend::sim`) and the `sim:<revision>` device paths of [`vmm::DevicePath`].
 //!   For tests and for running without hardware; never for production VMMs.
 //! - `serde`: `serde::Serialize` on the description and report types (JSON output).
 //! - `cli` (default): the dependencies of the `cxl-passthrough` command-line tool

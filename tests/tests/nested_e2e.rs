@@ -8,7 +8,8 @@
 //! `cxl-sim` feature); without it the test skips loudly (one `SKIPPED` line, or a failure
 //! under `CXL_REQUIRE_ALL=1`). The run time is reported per case and in total; only a
 //! run past the hard timeout (15 min: something hung) fails for its time.
-//! `CXL_E2E_CASES=6.12:1,7.3:2` runs a subset. Results: docs/testing.md.
+//! `CXL_E2E_CASES=6.12:1,7.3:2` runs a subset; a case may name the first device's UAPI
+//! revision (`7.3:1:v4`; default v3). Results: docs/testing.md.
 
 mod nested_support;
 
@@ -16,24 +17,21 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use nested_support::case::Case;
 use nested_support::checks::{
     Check, Expect, case_timing, device_revision, evaluate, table, timing_report,
 };
 use nested_support::console::{Console, dwords_le, host_dpa_views, host_windows};
 use nested_support::{ENV, Run, TOOLS, missing_guest_tools, provision_hint, run_nested, skip};
 
-const ALL_CASES: [(&str, usize); 4] = [("6.12", 1), ("6.12", 2), ("7.3", 1), ("7.3", 2)];
+/// `KERNEL:DEVICES[:REVISION]` (the first device's UAPI revision, default v3; the second
+/// device is v2).
+const ALL_CASES: [&str; 5] = ["6.12:1", "6.12:2", "7.3:1", "7.3:2", "7.3:1:v4"];
 
-fn cases() -> Vec<(String, usize)> {
+fn cases() -> Vec<Case> {
     match std::env::var("CXL_E2E_CASES") {
-        Ok(s) if !s.trim().is_empty() => s
-            .split(',')
-            .filter_map(|c| {
-                let (k, n) = c.trim().split_once(':')?;
-                Some((k.to_string(), n.parse().ok()?))
-            })
-            .collect(),
-        _ => ALL_CASES.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        Ok(s) if !s.trim().is_empty() => s.split(',').filter_map(Case::parse).collect(),
+        _ => ALL_CASES.iter().filter_map(|c| Case::parse(c)).collect(),
     }
 }
 
@@ -113,8 +111,8 @@ fn nested_e2e() {
     let mut failed = Vec::new();
     let mut report = String::new();
     let mut timings = Vec::new();
-    for (kernel, devices) in &cases {
-        let label = format!("{kernel}-{devices}dev");
+    for case in &cases {
+        let label = case.label();
         let Some((_, c)) = parsed.iter().find(|(l, _)| *l == label) else {
             failed.push(format!("{label}: case did not run"));
             continue;
@@ -122,8 +120,8 @@ fn nested_e2e() {
         let checks = evaluate(
             c,
             &Expect {
-                kernel_prefix: &format!("{kernel}."),
-                devices: *devices,
+                kernel_prefix: &format!("{}.", case.kernel),
+                devices: case.devices,
             },
         );
         report += &format!("=== {label} ===\n{}", table(&checks));
@@ -472,6 +470,32 @@ fn dpa_kept_across_flr_is_asserted_per_revision() {
             table(&checks)
         );
     }
+}
+
+#[test]
+fn the_seed_after_the_flr_is_expected_per_revision() {
+    const SEED_POST: &str = "guest_reads_host_seed.post[0001:01:00.0]";
+    let seed_line = "@@dpa.0001:01:00.0.post.seed=0x2d4c5843 0x2d4d4953 0x2d415044 0x44454553";
+    let zeroed = "@@dpa.0001:01:00.0.post.seed=0x0 0x0 0x0 0x0";
+    let good = good_console();
+    assert!(good.contains(seed_line));
+    let pass = |console: &str| {
+        eval(console)
+            .iter()
+            .find(|c| c.name == SEED_POST)
+            .expect("the check runs")
+            .pass
+    };
+    // v3 keeps the device memory across the FLR: the seed is still there.
+    assert!(pass(&good));
+    assert!(
+        !pass(&good.replacen(seed_line, zeroed, 1)),
+        "v3 lost its seed"
+    );
+    // v4's FLR is a CXL reset that clears the device memory: zeros, not the seed.
+    let v4 = good.replacen("path=sim:v3", "path=sim:v4", 1);
+    assert!(pass(&v4.replacen(seed_line, zeroed, 1)));
+    assert!(!pass(&v4), "v4 kept the seed through a clearing reset");
 }
 
 #[test]

@@ -18,12 +18,19 @@ if [ -c /dev/kvm ]; then kv l1.kvm ok; else kv l1.kvm missing; fi
 # shellcheck disable=SC1091
 . /nested.conf # RUNS ("KERNEL:DEVICES ..."), CH_TIMEOUT
 for r in $RUNS; do
-  k=${r%%:*} n=${r#*:}
-  # Device i (1-based) on PCI segment i; the first is a v3 simulator, the second a v2 one.
-  # Ids cxl0, cxl1 name the device in the VMM's log (its test-port lines end in "(cxlN)").
-  args="--platform num_pci_segments=$((n + 1)) --device path=sim:v3,cxl=on,pci_segment=1,id=cxl0"
+  # KERNEL:DEVICES[:REVISION] (run-nested.sh checked it)
+  k=${r%%:*} rest=${r#*:}
+  n=${rest%%:*} rev=v3
+  [ "$rest" = "$n" ] || rev=${rest#*:}
+  # The label names the first device's revision unless it is the default v3.
+  label="$k-${n}dev"
+  [ "$rev" = v3 ] || label="$label-$rev"
+  # Device i (1-based) on PCI segment i; the first is a simulator of revision REVISION
+  # (default v3), the second a v2 one. Ids cxl0, cxl1 name the device in the VMM's log
+  # (its test-port lines end in "(cxlN)").
+  args="--platform num_pci_segments=$((n + 1)) --device path=sim:$rev,cxl=on,pci_segment=1,id=cxl0"
   [ "$n" = 2 ] && args="$args --device path=sim:v2,cxl=on,pci_segment=2,id=cxl1"
-  kv run.begin "$k-${n}dev"
+  kv run.begin "$label"
   kv l1.ch_args "$args"
   kv l1.ch_start "$(now)"
   rm -f /ch.log
@@ -35,7 +42,7 @@ for r in $RUNS; do
   kv l1.ch_exit "$?"
   kv l1.ch_end "$(now)"
   grep -E 'cxl|CXL|rror|anic' /ch.log 2>/dev/null | grep -v VmConfig | sed 's/^/@@l1.chlog=/'
-  kv run.end "$k-${n}dev"
+  kv run.end "$label"
 done
 kv l1.done "$(now)"
 poweroff -f

@@ -9,7 +9,9 @@
 #
 # Usage: CXL_E2E_CLOUD_HYPERVISOR=/path/to/cloud-hypervisor \
 #        scripts/guest/nested/run-nested.sh [--runs 6.12:1,6.12:2,7.3:1,7.3:2] [--work DIR]
-# A case is L2-KERNEL:DEVICES (kernel 6.12 or 7.3; 1 or 2 devices); default: all four.
+# A case is L2-KERNEL:DEVICES[:REVISION] (kernel 6.12 or 7.3; 1 or 2 devices; the UAPI
+# revision of the first device's simulator, v2, v3 or v4, default v3; the second device
+# is v2); default: the four cases with the default revision.
 # The binary must be built with the test-only `cxl-sim` feature. Tools come from
 # scripts/guest/fetch-tools.sh (qemu kernel kernel73 busybox); run it first (as root).
 # The 7.3 cases load our Type-2 test driver when scripts/guest/build-guest-driver.sh has
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --l2-only) l2only=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs KERNEL:DEVICES,...] [--work DIR] [--l2-only DIR]" >&2; exit 64 ;;
+    *) echo "usage: $0 [--runs KERNEL:DEVICES[:REVISION],...] [--work DIR] [--l2-only DIR]" >&2; exit 64 ;;
   esac
 done
 skip() { echo "SKIP: run-nested: $*"; exit 2; }
@@ -43,8 +45,11 @@ ch=${CXL_E2E_CLOUD_HYPERVISOR:-}
 kdir() { case $1 in 6.12) echo "$T/kernel" ;; 7.3) echo "$T/kernel-7.3" ;; *) return 1 ;; esac; }
 kernels=""
 for r in ${runs//,/ }; do
-  k=${r%%:*} n=${r#*:}
-  kdir "$k" >/dev/null && { [ "$n" = 1 ] || [ "$n" = 2 ]; } || { echo "bad case $r (KERNEL 6.12|7.3 : DEVICES 1|2)" >&2; exit 64; }
+  k=${r%%:*} rest=${r#*:}
+  n=${rest%%:*} rev=v3
+  [ "$rest" = "$n" ] || rev=${rest#*:}
+  kdir "$k" >/dev/null && { [ "$n" = 1 ] || [ "$n" = 2 ]; } && case $rev in v2 | v3 | v4) true ;; *) false ;; esac ||
+    { echo "bad case $r (KERNEL 6.12|7.3 : DEVICES 1|2 [: REVISION v2|v3|v4])" >&2; exit 64; }
   case " $kernels " in *" $k "*) ;; *) kernels="$kernels $k" ;; esac
 done
 qemu=$(command -v qemu-system-x86_64 || true)

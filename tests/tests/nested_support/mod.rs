@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // not every helper is used by every test binary
 
+pub mod case;
 pub mod checks;
 pub mod console;
 pub mod region;
@@ -51,20 +52,15 @@ pub enum Run {
     },
 }
 
-/// Runs the nested script once for every case `(kernel, devices)` (kernel "6.12" or
-/// "7.3", 1 or 2 simulated CXL devices), using `ch` as the patched cloud-hypervisor; the
+/// Runs the nested script once for every case (kernel "6.12" or "7.3", 1 or 2 simulated
+/// CXL devices, the first one's revision), using `ch` as the patched cloud-hypervisor; the
 /// work files go to `work`. QEMU is killed after `hard_timeout` (unless
 /// `CXL_E2E_QEMU_TIMEOUT` says otherwise), one cloud-hypervisor run after a third of it
 /// (unless `CXL_E2E_CH_TIMEOUT` does): limits for a hang, not a time budget.
-pub fn run_nested(
-    ch: &Path,
-    cases: &[(String, usize)],
-    work: &Path,
-    hard_timeout: Duration,
-) -> Run {
+pub fn run_nested(ch: &Path, cases: &[case::Case], work: &Path, hard_timeout: Duration) -> Run {
     let secs = |var: &str, d: Duration| std::env::var(var).unwrap_or(d.as_secs().to_string());
     let qemu_timeout = secs("CXL_E2E_QEMU_TIMEOUT", hard_timeout);
-    let runs: Vec<String> = cases.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+    let runs: Vec<String> = cases.iter().map(case::Case::run).collect();
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/guest/nested/run-nested.sh"))
         .args(["--runs", &runs.join(",")])

@@ -3,7 +3,7 @@
 //! core assembles a region from the committed and locked decoders, and the driver does
 //! I/O through its mapping of that region, before and after a guest FLR.
 
-use super::checks::{Check, SEED, check, not_applicable};
+use super::checks::{Check, check, expected_seed, not_applicable};
 use super::console::{Console, HostWindow, dwords_le, num, vmm_saw};
 
 /// `"T2DR"`, the driver's third pattern dword.
@@ -211,7 +211,7 @@ fn driver_io(
     check(
         out,
         n("t2_driver_reads_host_seed"),
-        seed.as_deref() == Some(SEED.as_slice()),
+        seed.as_deref() == Some(expected_seed(c, win.segment, phase).as_slice()),
         format!("{io:?}"),
     );
     let nonce = c.get("run.nonce").and_then(num).unwrap_or(0) as u32;
