@@ -8,6 +8,7 @@
 //! I/O.
 
 use crate::regs::hdm::{DecoderCtrl, DecoderReg, HdmField, hdm_field};
+use crate::uapi::v3_shadow;
 
 /// A userspace HDM decoder block (dwords, HDM-block relative).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,23 +56,12 @@ impl HdmView {
                     | DecoderReg::BaseHi
                     | DecoderReg::SizeLo
                     | DecoderReg::SizeHi => {
-                        if !cur.committed() && !cur.lock_on_commit() {
+                        if v3_shadow::range_write_allowed(cur) {
                             self.set(off, v);
                         }
                     }
                     DecoderReg::Ctrl => {
-                        let w = DecoderCtrl::from_bits(v);
-                        let new = if cur.committed() {
-                            if w.commit() {
-                                cur
-                            } else {
-                                cur.with_commit(false)
-                                    .with_committed(false)
-                                    .with_lock_on_commit(false)
-                            }
-                        } else {
-                            w.with_committed(w.commit()).with_error_not_committed(false)
-                        };
+                        let new = v3_shadow::ctrl_after_write(cur, DecoderCtrl::from_bits(v));
                         self.set(off, new.into_bits());
                     }
                     DecoderReg::TargetListLo | DecoderReg::TargetListHi | DecoderReg::Reserved => {

@@ -8,6 +8,7 @@ pub mod device;
 pub mod error;
 pub mod layout;
 pub mod region;
+pub mod v3_shadow;
 pub mod v4;
 pub mod wire;
 

@@ -7,6 +7,7 @@ use super::hdm::HdmRegs;
 use super::layout::HDM_CM_OFFSET;
 use crate::regs::component::{CM_OFFSET, COMPONENT_BLOCK_SIZE};
 use crate::regs::hdm::{DecoderCtrl, DecoderReg, HdmField, HdmGlobalControl};
+use crate::uapi::v3_shadow;
 
 /// Block offset of the HDM decoder capability.
 const HDM_OFF: u64 = CM_OFFSET + HDM_CM_OFFSET;
@@ -82,27 +83,12 @@ impl V3Comp {
                     | DecoderReg::BaseHi
                     | DecoderReg::SizeLo
                     | DecoderReg::SizeHi => {
-                        if !cur.committed() && !cur.lock_on_commit() {
+                        if v3_shadow::range_write_allowed(cur) {
                             self.hdm.set(n, reg, v);
                         }
                     }
                     DecoderReg::Ctrl => {
-                        let w = DecoderCtrl::from_bits(v);
-                        let new = if cur.committed() {
-                            let c = cur.with_commit(w.commit());
-                            if w.commit() {
-                                c
-                            } else {
-                                c.with_committed(false).with_lock_on_commit(false)
-                            }
-                        } else {
-                            let c = w.with_committed(false).with_error_not_committed(false);
-                            if w.commit() {
-                                c.with_committed(true)
-                            } else {
-                                c
-                            }
-                        };
+                        let new = v3_shadow::ctrl_after_write(cur, DecoderCtrl::from_bits(v));
                         self.hdm.set(n, reg, new.into_bits());
                     }
                     DecoderReg::TargetListLo | DecoderReg::TargetListHi | DecoderReg::Reserved => {
