@@ -29,6 +29,14 @@ const CASE_E: &str = "lab-7.3-1dev";
 /// One assertion: name, pass, evidence.
 struct Check(&'static str, bool, String);
 
+/// The checks as a PASS/FAIL table, a line each.
+fn table(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|Check(n, ok, d)| format!("{} {n:<36} {d}\n", if *ok { "PASS" } else { "FAIL" }))
+        .collect()
+}
+
 fn evaluate(c: &Console) -> Vec<Check> {
     let mut out = Vec::new();
     let get = |k: &str| c.get(k).unwrap_or("").to_string();
@@ -300,10 +308,7 @@ fn lab_real_kernel() {
     if e_given {
         checks.extend(evaluate_e(&c));
     }
-    let table: String = checks
-        .iter()
-        .map(|Check(n, ok, d)| format!("{} {n:<36} {d}\n", if *ok { "PASS" } else { "FAIL" }))
-        .collect();
+    let table = table(&checks);
     eprintln!("{table}");
     let _ = std::fs::write(work.join("checks.txt"), &table);
     assert!(
@@ -412,10 +417,7 @@ fn saved_console() {
     if c.get("run.begin").is_some() {
         checks.extend(evaluate_e(&c));
     }
-    let table: String = checks
-        .iter()
-        .map(|Check(n, ok, d)| format!("{} {n:<36} {d}\n", if *ok { "PASS" } else { "FAIL" }))
-        .collect();
+    let table = table(&checks);
     eprintln!("{table}");
     assert!(checks.iter().all(|k| k.1), "lab checks failed ({path})");
 }
