@@ -7,28 +7,14 @@ mod chain_common;
 
 use std::io;
 
-use chain_common::assert_chain_once;
+use chain_common::{EIO, assert_chain_once, faulted_probe};
 use cxl_passthrough::backend::BackendError;
 use cxl_passthrough::backend::kernel::OpenError;
-use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice, SimError};
+use cxl_passthrough::backend::sim::{Op, SimError};
 use cxl_passthrough::errors::Chain;
 use cxl_passthrough::regs::component::find_hdm_block;
 use cxl_passthrough::regs::pci::find_dvsec;
-use cxl_passthrough::runtime::probe::{ProbeError, probe};
-use cxl_passthrough::uapi::RevisionChoice;
 use cxl_passthrough::uapi::UapiRevision;
-
-const EIO: &str = "Input/output error (os error 5)";
-
-fn faulted_probe(revision: UapiRevision, op: Op) -> ProbeError {
-    let sim = SimDevice::new(SimConfig {
-        revision,
-        ..SimConfig::default()
-    })
-    .unwrap();
-    sim.inject(Fault::Eio { op, count: None });
-    probe(&sim, RevisionChoice::Auto, 4096).unwrap_err()
-}
 
 #[test]
 fn probe_errors_from_the_backend_print_once() {

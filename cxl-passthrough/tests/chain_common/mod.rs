@@ -1,8 +1,27 @@
 //! Assertions that an error prints each fact once: walked through its `source()` chain,
-//! and in the `a: b: c` text the CLI prints.
+//! and in the `a: b: c` text the CLI prints; and the probe error both the library's and
+//! the demo's chain tests provoke.
 #![allow(dead_code)] // each test binary uses a subset
 
 use std::error::Error;
+
+use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice};
+use cxl_passthrough::runtime::probe::{ProbeError, probe};
+use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
+
+/// How an EIO from the kernel (or the simulator) prints.
+pub const EIO: &str = "Input/output error (os error 5)";
+
+/// The probe error of a simulated `revision` device whose every `op` fails with EIO.
+pub fn faulted_probe(revision: UapiRevision, op: Op) -> ProbeError {
+    let sim = SimDevice::new(SimConfig {
+        revision,
+        ..SimConfig::default()
+    })
+    .expect("a default simulated device");
+    sim.inject(Fault::Eio { op, count: None });
+    probe(&sim, RevisionChoice::Auto, 4096).expect_err("the injected EIO fails the probe")
+}
 
 /// The message of `e` and of each error of its source chain, outermost first (walked
 /// here rather than with the library's own helper, which is under test).

@@ -2,28 +2,15 @@
 #![allow(clippy::unwrap_used)]
 
 use cxl_passthrough::backend::BackendError;
-use cxl_passthrough::backend::sim::{Fault, Op, SimConfig, SimDevice};
-use cxl_passthrough::runtime::probe::{ProbeError, probe};
+use cxl_passthrough::backend::sim::Op;
 use cxl_passthrough::runtime::topology::TopologyPlanError;
-use cxl_passthrough::uapi::{RevisionChoice, UapiRevision};
+use cxl_passthrough::uapi::UapiRevision;
 use cxl_passthrough::vmm::VmmError;
 
-use super::chain_common::assert_chain_once;
+use super::chain_common::{EIO, assert_chain_once, faulted_probe};
 use crate::demo::harness::HarnessError;
 use crate::demo::kvm::SlotError;
 use crate::demo::scenario::DemoError;
-
-const EIO: &str = "Input/output error (os error 5)";
-
-fn faulted_probe(revision: UapiRevision, op: Op) -> ProbeError {
-    let sim = SimDevice::new(SimConfig {
-        revision,
-        ..SimConfig::default()
-    })
-    .unwrap();
-    sim.inject(Fault::Eio { op, count: None });
-    probe(&sim, RevisionChoice::Auto, 4096).unwrap_err()
-}
 
 #[test]
 fn demo_errors_print_the_probe_chain_once() {
