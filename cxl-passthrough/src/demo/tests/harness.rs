@@ -30,6 +30,26 @@ fn decoder(base: u64, size: u64, ctrl: DecoderCtrl) -> FixedRegs {
     ])
 }
 
+/// A harness with `ram` bytes of RAM, `win` as the window at its GPA and decoder 0
+/// (at the window, `ctrl`) trapped at the BAR.
+fn harness_with_window(ram: u64, win: &Arc<MmapRegion>, ctrl: DecoderCtrl) -> Harness {
+    let mut h = Harness::new(ram).unwrap();
+    h.add_memory(MemoryRegion {
+        label: "window".into(),
+        gpa: WINDOWS_GPA,
+        mapping: win.clone(),
+    })
+    .unwrap();
+    h.add_mmio(MmioRegion {
+        label: "decoder".into(),
+        gpa: BAR_GPA,
+        size: 0x1000,
+        device: Arc::new(decoder(WINDOWS_GPA, WIN, ctrl)),
+    })
+    .unwrap();
+    h
+}
+
 #[test]
 fn guest_sees_window_decoder_and_trapped_devices() {
     if !kvm_or_skip("guest_sees_window_decoder_and_trapped_devices") {
@@ -41,20 +61,7 @@ fn guest_sees_window_decoder_and_trapped_devices() {
     let locked = DecoderCtrl::new()
         .with_committed(true)
         .with_lock_on_commit(true);
-    let mut h = Harness::new(ram_size(16 << 20)).unwrap();
-    h.add_memory(MemoryRegion {
-        label: "window".into(),
-        gpa: WINDOWS_GPA,
-        mapping: win.clone(),
-    })
-    .unwrap();
-    h.add_mmio(MmioRegion {
-        label: "decoder".into(),
-        gpa: BAR_GPA,
-        size: 0x1000,
-        device: Arc::new(decoder(WINDOWS_GPA, WIN, locked)),
-    })
-    .unwrap();
+    let mut h = harness_with_window(ram_size(16 << 20), &win, locked);
     h.add_mmio(MmioRegion {
         label: "noop".into(),
         gpa: NOOP_GPA,
@@ -148,20 +155,7 @@ fn guest_reports_an_unlocked_decoder_and_a_corrupted_pattern() {
     assert!(crate::demo::memcheck::write_u64(&win, 0x3000, 0));
     // Committed but not locked, and at the wrong base.
     let unlocked = DecoderCtrl::new().with_committed(true);
-    let mut h = Harness::new(ram_size(1 << 20)).unwrap();
-    h.add_memory(MemoryRegion {
-        label: "window".into(),
-        gpa: WINDOWS_GPA,
-        mapping: win.clone(),
-    })
-    .unwrap();
-    h.add_mmio(MmioRegion {
-        label: "decoder".into(),
-        gpa: BAR_GPA,
-        size: 0x1000,
-        device: Arc::new(decoder(WINDOWS_GPA, WIN, unlocked)),
-    })
-    .unwrap();
+    let mut h = harness_with_window(ram_size(1 << 20), &win, unlocked);
     let wrong_base = Arc::new(decoder(
         WINDOWS_GPA + WIN,
         WIN,
