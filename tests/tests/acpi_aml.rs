@@ -70,6 +70,8 @@ fn acpiexec_evaluates_identity_objects_and_crs() {
         "\\_SB.CX01._BBN",
         "\\_SB.CX01._CRS",
         "\\_SB.CX00._PRT",
+        "\\_SB.CX00._CCA",
+        "\\_SB.CX01._CCA",
     ]
     .iter()
     .map(|o| format!("evaluate {o}"))
@@ -126,6 +128,9 @@ fn acpiexec_evaluates_identity_objects_and_crs() {
         ])
     };
     assert_eq!(v[10], AcpiValue::Package(vec![route(0, 16), route(1, 17)]));
+    // _CCA = 1 on every host bridge: without it arm64 Linux gives the devices below no DMA.
+    assert_eq!(v[11], AcpiValue::Integer(1));
+    assert_eq!(v[12], AcpiValue::Integer(1));
 }
 
 #[test]

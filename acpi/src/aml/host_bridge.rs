@@ -18,8 +18,13 @@ pub fn host_bridge_name(index: usize) -> String {
 }
 
 /// Encodes `Device (<name>)` for `hb`: `_HID` "ACPI0016", `_CID` {PNP0A08, PNP0A03},
-/// `_UID`, `_SEG`, `_BBN`, `_CRS` (bus range + MMIO windows), the CXL-aware `_OSC`, the
-/// preserve-boot-configuration `_DSM` and, when the bridge routes INTx, `_PRT`.
+/// `_UID`, `_SEG`, `_BBN`, `_CCA` (1: DMA of the devices below is cache-coherent), `_CRS`
+/// (bus range + MMIO windows), the CXL-aware `_OSC`, the preserve-boot-configuration
+/// `_DSM` and, when the bridge routes INTx, `_PRT`.
+///
+/// `_CCA` matters on arm64: there ACPI requires it (Linux `CONFIG_ACPI_CCA_REQUIRED`), and
+/// devices below a host bridge without it get no DMA at all; x86 assumes coherent DMA
+/// when it is missing, so the object changes nothing there.
 ///
 /// `hb` must come from a validated topology (`_CRS` ranges are well formed); `name` must
 /// be a 4-character AML name segment.
@@ -32,6 +37,7 @@ pub fn host_bridge_device(name: &str, hb: &HostBridge) -> Vec<u8> {
     let uid = Name::new("_UID".into(), &hb.uid);
     let seg = Name::new("_SEG".into(), &hb.segment);
     let bbn = Name::new("_BBN".into(), &hb.bus_start);
+    let cca = Name::new("_CCA".into(), &1u8);
 
     let bus = AddressSpace::<u16>::new_bus_number(hb.bus_start.into(), hb.bus_end.into());
     let mmio32 = hb.mmio32.and_then(|w| {
@@ -82,7 +88,7 @@ pub fn host_bridge_device(name: &str, hb: &HostBridge) -> Vec<u8> {
     let dsm_bytes = preserve_config_dsm();
     let dsm = Raw(&dsm_bytes);
 
-    let mut children: Vec<&dyn Aml> = vec![&hid, &cid, &uid, &seg, &bbn, &crs, &osc, &dsm];
+    let mut children: Vec<&dyn Aml> = vec![&hid, &cid, &uid, &seg, &bbn, &cca, &crs, &osc, &dsm];
     if !hb.intx_routes.is_empty() {
         children.push(&prt);
     }

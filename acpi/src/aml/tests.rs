@@ -61,6 +61,7 @@ fn ssdt_wraps_the_dsdt_fragment() {
         b"CX00",
         b"_OSC",
         b"_DSM",
+        b"_CCA",
     ] {
         assert!(find(&aml, needle), "{}", String::from_utf8_lossy(needle));
     }
