@@ -85,4 +85,15 @@ pub enum VmmError {
         #[source]
         source: HookError,
     },
+    /// KVM on this arm64 host would give the guest the device memory as Device memory (or
+    /// refuse it): see [`super::check_kvm_device_memory`].
+    #[error(
+        "the host's KVM cannot map the CXL device memory into the guest as cacheable memory \
+         (KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED is not reported): arm64 needs Linux 6.17 or \
+         later (\"KVM: arm64: Map GPU device memory as cacheable\") on a CPU with FEAT_S2FWB"
+    )]
+    DeviceMemoryNotCacheable,
+    /// Asking KVM a question failed.
+    #[error("asking KVM (KVM_CHECK_EXTENSION)")]
+    Kvm(#[source] std::io::Error),
 }

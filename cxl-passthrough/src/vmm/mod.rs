@@ -6,6 +6,7 @@
 //! | reserve the window area | [`window_area`] |
 //! | parse the user's device path, open the device (or take the VMM's VFIO fd) | [`DevicePath::parse`], [`DevicePath::open`] ([`backend_from_device_fd`]) |
 //! | probe, allocate the CFMWS window, plan, lock HDM decoder 0 at boot | [`Platform::boot_device`] (or [`Platform::plan_device`] + [`CxlDevice::boot`]) |
+//! | check that KVM maps device memory cacheable (arm64) | [`check_kvm_device_memory`] |
 //! | map the device memory at the window (and for DMA) | [`GuestMapping::device_memory`], [`GuestMapping::dma_map`] |
 //! | map the BAR's sparse areas (and move them with the BAR) | [`GuestMapping::bar_areas`], [`GuestMapping::move_to`] |
 //! | serve the COMP_REGS overlay and forward the rest of the BAR | [`register_component_bar`], or [`route_bar_access`] for a VMM that traps the whole BAR |
@@ -33,6 +34,7 @@ mod path;
 mod platform;
 mod root_port;
 mod segment;
+mod stage2;
 mod window_area;
 
 pub use bar_access::{BarAccess, route_bar_access};
@@ -50,6 +52,10 @@ pub use root_port::{
     ROOT_PORT_NUMBER, ROOT_PORT_VENDOR_ID, SECONDARY_BUS, root_port, route_ecam,
 };
 pub use segment::CxlSegment;
+pub use stage2::{
+    HostArch, KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED, check_kvm_device_memory,
+    device_memory_verdict,
+};
 pub use window_area::{WINDOW_SPAN, window_area};
 
 pub use cxl_acpi::{Chbcr, HostBridge, IntxRoute, MmioWindow};
