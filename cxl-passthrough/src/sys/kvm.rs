@@ -1,10 +1,38 @@
-//! The one KVM request the facade makes: `KVM_CHECK_EXTENSION`.
+//! The KVM requests the facade makes: open `/dev/kvm`, `KVM_CREATE_VM` (a scratch VM to
+//! ask VM-scoped questions) and `KVM_CHECK_EXTENSION`.
 
+use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
+/// `KVM_CREATE_VM`: `_IO(KVMIO, 0x01)`.
+const KVM_CREATE_VM: u64 = 0xae01;
 /// `KVM_CHECK_EXTENSION`: `_IO(KVMIO, 0x03)`.
 const KVM_CHECK_EXTENSION: u64 = 0xae03;
+
+/// Opens `/dev/kvm` read-write with `O_CLOEXEC`.
+pub fn open_kvm() -> io::Result<OwnedFd> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open("/dev/kvm")?;
+    Ok(OwnedFd::from(f))
+}
+
+/// `KVM_CREATE_VM` with the default machine type (0) on the system fd `kvm`; returns the
+/// new VM's fd.
+pub fn create_vm(kvm: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: KVM_CREATE_VM takes its argument (the machine type) by value and writes no
+    // user memory; `kvm` is a valid borrowed descriptor.
+    let ret = unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CREATE_VM as _, 0 as libc::c_ulong) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success KVM_CREATE_VM returns a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}
 
 /// Asks the KVM fd `kvm` (`/dev/kvm` or a VM fd) about capability `cap`; returns the
 /// kernel's answer (0: not supported, > 0: supported, sometimes a count).

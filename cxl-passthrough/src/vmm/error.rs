@@ -93,7 +93,11 @@ pub enum VmmError {
          later (\"KVM: arm64: Map GPU device memory as cacheable\") on a CPU with FEAT_S2FWB"
     )]
     DeviceMemoryNotCacheable,
-    /// Asking KVM a question failed.
-    #[error("asking KVM (KVM_CHECK_EXTENSION)")]
+    /// `/dev/kvm` could not be opened (not a KVM host, or no permission).
+    #[error("opening /dev/kvm to check how KVM maps the device memory")]
+    KvmUnavailable(#[source] std::io::Error),
+    /// Asking KVM a question failed (`KVM_CREATE_VM` of the scratch VM, or
+    /// `KVM_CHECK_EXTENSION` on a fd that is not a KVM VM).
+    #[error("asking KVM how it maps the device memory (KVM_CHECK_EXTENSION on a VM fd)")]
     Kvm(#[source] std::io::Error),
 }

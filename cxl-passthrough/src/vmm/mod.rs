@@ -6,7 +6,7 @@
 //! | reserve the window area | [`window_area`] |
 //! | parse the user's device path, open the device (or take the VMM's VFIO fd) | [`DevicePath::parse`], [`DevicePath::open`] ([`backend_from_device_fd`]) |
 //! | probe, allocate the CFMWS window, plan, lock HDM decoder 0 at boot | [`Platform::boot_device`] (or [`Platform::plan_device`] + [`CxlDevice::boot`]) |
-//! | check that KVM maps device memory cacheable (arm64) | [`check_kvm_device_memory`] |
+//! | check that KVM maps device memory cacheable (arm64) | [`check_kvm_device_memory`] (VM fd) or [`check_host_kvm_device_memory`] |
 //! | map the device memory at the window (and for DMA) | [`GuestMapping::device_memory`], [`GuestMapping::dma_map`] |
 //! | map the BAR's sparse areas (and move them with the BAR) | [`GuestMapping::bar_areas`], [`GuestMapping::move_to`] |
 //! | serve the COMP_REGS overlay and forward the rest of the BAR | [`register_component_bar`], or [`route_bar_access`] for a VMM that traps the whole BAR |
@@ -53,8 +53,8 @@ pub use root_port::{
 };
 pub use segment::CxlSegment;
 pub use stage2::{
-    HostArch, KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED, check_kvm_device_memory,
-    device_memory_verdict,
+    HostArch, KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED, check_host_kvm_device_memory,
+    check_kvm_device_memory, device_memory_verdict,
 };
 pub use window_area::{WINDOW_SPAN, window_area};
 

@@ -7,13 +7,17 @@
 //! cacheable", on a CPU with FEAT_S2FWB) and says so through
 //! `KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED`. Without it the guest's coherent memory is
 //! Device memory (unaligned accesses and atomics fault) or, on kernels that refuse the
-//! mapping, the first guest access fails `KVM_RUN`. [`check_kvm_device_memory`] turns
-//! that into one clear error at boot, before the guest exists.
+//! mapping, the first guest access fails `KVM_RUN`. [`check_kvm_device_memory`] (with
+//! the VM's fd) or [`check_host_kvm_device_memory`] (with a scratch VM) turns that into
+//! one clear error at boot, before the guest exists.
+//!
+//! The capability is VM-scoped: kernels that know it answer `EINVAL` when it is asked on
+//! `/dev/kvm` itself (seen on Debian's arm64 7.3.4), older ones answer 0 on both.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::sys::kvm::check_extension;
+use crate::sys::kvm::{check_extension, create_vm, open_kvm};
 
 use super::VmmError;
 
@@ -43,21 +47,37 @@ impl HostArch {
     }
 }
 
-/// Checks that KVM (`kvm`: `/dev/kvm` or the VM's fd) maps the device memory of a CXL
-/// device into the guest cacheable. Call it once per VM before mapping the device
-/// memory of a VFIO device (the simulator's memory is ordinary memory and needs no check).
+/// Checks that KVM maps the device memory of a CXL device into the VM `vm` (a KVM VM fd,
+/// not `/dev/kvm`: the capability is VM-scoped) cacheable. Call it once per VM before
+/// mapping the device memory of a VFIO device (the simulator's memory is ordinary memory
+/// and needs no check).
 ///
 /// Returns [`VmmError::DeviceMemoryNotCacheable`] on an arm64 host whose KVM does not
 /// report [`KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED`], [`VmmError::Kvm`] when the question
 /// itself fails, and `Ok` on x86-64 (and on architectures the check does not know).
-pub fn check_kvm_device_memory(kvm: BorrowedFd<'_>) -> Result<(), VmmError> {
+pub fn check_kvm_device_memory(vm: BorrowedFd<'_>) -> Result<(), VmmError> {
     match HostArch::current() {
         Some(HostArch::Aarch64) => device_memory_verdict(
             HostArch::Aarch64,
-            check_extension(kvm, KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED),
+            check_extension(vm, KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED),
         ),
         _ => Ok(()),
     }
+}
+
+/// [`check_kvm_device_memory`] for a VMM that does not hand out its VM fd: asks a
+/// scratch VM created on `/dev/kvm` (the answer depends on the host kernel and CPU, not
+/// on the VM). On x86-64 it returns `Ok` without opening anything.
+///
+/// Returns [`VmmError::KvmUnavailable`] when `/dev/kvm` cannot be opened (not a KVM
+/// host), besides the errors of [`check_kvm_device_memory`].
+pub fn check_host_kvm_device_memory() -> Result<(), VmmError> {
+    if HostArch::current() != Some(HostArch::Aarch64) {
+        return Ok(());
+    }
+    let kvm = open_kvm().map_err(VmmError::KvmUnavailable)?;
+    let vm = create_vm(kvm.as_fd()).map_err(VmmError::Kvm)?;
+    check_kvm_device_memory(vm.as_fd())
 }
 
 /// The decision of [`check_kvm_device_memory`] for `arch`, given KVM's answer to
@@ -117,6 +137,14 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn the_host_check_opens_nothing_on_x86_64() {
+        if HostArch::current() == Some(HostArch::X86_64) {
+            // Ok whether or not this machine has a /dev/kvm.
+            assert!(check_host_kvm_device_memory().is_ok());
+        }
     }
 
     #[test]
