@@ -5,8 +5,11 @@
 # -m 2G` (TCG, UEFI) with a busybox /init that reports the seconds to userspace, whether
 # KVM initialised and /dev/kvm exists, and, when aarch64-linux-gnu-gcc is at hand, runs
 # scripts/guest/arm64-kvm-probe.c (a one-vCPU KVM guest: first exit, MMIO exit cost,
-# guest loop speed). A by-hand measurement for docs/testing.md ("aarch64 guest"), not a
-# test. Prints the console ("@@" lines are the measurements) and the wall time.
+# guest loop speed), and, when fetch-tools.sh's "arm64-nested" tool is cached (trixie's
+# arm64 QEMU with its libraries), boots the same kernel as an L2 under that QEMU with KVM
+# (-M virt,gic-version=3 -cpu host) to a busybox /init. A by-hand measurement for
+# docs/testing.md ("aarch64 guest"), not a test. Prints the console ("@@" lines are the
+# measurements) and the wall time.
 #
 # Usage: scripts/guest/arm64-nested-probe.sh [WORKDIR]
 set -euo pipefail
@@ -33,6 +36,25 @@ if command -v aarch64-linux-gnu-gcc >/dev/null; then
 else
   echo "arm64-nested-probe: no aarch64-linux-gnu-gcc (scripts/aarch64/setup.sh installs it): no KVM guest run" >&2
 fi
+if [ -x "$A/l1-qemu/usr/bin/qemu-system-aarch64" ]; then
+  cp -a "$A/l1-qemu/." "$root/"
+  cp "$A/kernel/vmlinuz" "$root/Image"
+  l2=$work/l2
+  rm -rf "$l2"
+  mkdir -p "$l2"/{bin,proc}
+  cp "$A/busybox" "$l2/bin/busybox"
+  cat >"$l2/init" <<'L2INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+echo "@@ L2 USERSPACE uptime=$(cut -d' ' -f1 /proc/uptime)"
+poweroff -f
+L2INIT
+  chmod +x "$l2/init"
+  (cd "$l2" && find . | cpio -o -H newc --quiet | gzip -1 >"$root/l2.cpio.gz")
+else
+  echo "arm64-nested-probe: no $A/l1-qemu (scripts/guest/fetch-tools.sh arm64-nested): no L2 boot" >&2
+fi
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -48,15 +70,24 @@ if [ -x /bin/kvm-probe ]; then
   /bin/kvm-probe
   echo "@@ KVM rc=$? wall_s=$(awk -v s="$start" '{print $1 - s}' /proc/uptime)"
 fi
+if [ -x /usr/bin/qemu-system-aarch64 ] && [ -c /dev/kvm ]; then
+  start=$(cut -d' ' -f1 /proc/uptime)
+  /usr/bin/qemu-system-aarch64 -enable-kvm -M virt,gic-version=3 -cpu host -smp 1 -m 512M \
+    -nographic -no-reboot -nic none -kernel /Image -initrd /l2.cpio.gz \
+    -append "console=ttyAMA0 panic=-1 quiet loglevel=4" </dev/null
+  echo "@@ L2 QEMU rc=$? wall_s=$(awk -v s="$start" '{print $1 - s}' /proc/uptime)"
+fi
 echo "@@ DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
 INIT
 chmod +x "$root/init"
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1 >"$work/initramfs.cpio.gz")
+# Uncompressed: with the L1 QEMU it is ~160 MB, which gzip would take longer to pack
+# than the L1 kernel takes to unpack.
+(cd "$root" && find . | cpio -o -H newc --quiet >"$work/initramfs.cpio")
 
 started=$(date +%s%N)
 timeout 900 "$qemu" -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G \
   -nographic -no-reboot -nic none -bios "$A/QEMU_EFI.fd" \
-  -kernel "$A/kernel/vmlinuz" -initrd "$work/initramfs.cpio.gz" \
+  -kernel "$A/kernel/vmlinuz" -initrd "$work/initramfs.cpio" \
   -append "console=ttyAMA0 panic=-1 quiet loglevel=4" </dev/null | tee "$work/console.log"
 echo "@@ HOST wall_s=$(awk -v a="$started" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"

@@ -8,6 +8,8 @@
 #             busybox-static (busybox), fetched through a private arm64 apt state under
 #             arm64/apt/ (the system's dpkg architectures and apt lists are left alone),
 #             and the UEFI firmware QEMU_EFI.fd (qemu-efi-aarch64, arch all)
+#   arm64/l1-qemu/  trixie's arm64 qemu-system-arm with its libraries, to run inside an
+#             arm64 L1 (tool name arm64-nested; scripts/guest/arm64-nested-probe.sh)
 # and QEMU (qemu-system-x86, and for arm64 qemu-system-arm, from bookworm-backports: the
 # system-wide installs).
 #
@@ -15,8 +17,8 @@
 # (flock), needs no stdin. Prints one "SKIP:" line per tool it could not get and still
 # exits 0. scripts/test.sh (README's test command) runs it before cargo test; tests never
 # do: they only check for the files below and skip loudly without them.
-# Usage: scripts/guest/fetch-tools.sh [acpica|qemu|kernel|kernel73|busybox|arm64 ...]
-# (default: acpica qemu kernel busybox; kernel73 and arm64 only when asked for)
+# Usage: scripts/guest/fetch-tools.sh [acpica|qemu|kernel|kernel73|busybox|arm64|arm64-nested ...]
+# (default: acpica qemu kernel busybox; the others only when asked for)
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -179,11 +181,31 @@ get_busybox() {
   extract_busybox bookworm "$T/busybox"
 }
 
+# arm64_apt: points the caller's APT_STATE and DEBS (declare them local first) at a
+# private arm64 apt state under $T/arm64/apt/ (APT::Architecture=arm64, its own lists,
+# cache and an empty dpkg status) reading the suites apt-suites.sh wrote, and updates its
+# lists once: no `dpkg --add-architecture`, the system's lists stay amd64-only.
+arm64_apt() {
+  local S=$T/arm64/apt
+  mkdir -p "$S/lists/partial" "$S/archives/partial" "$S/sourceparts" "$T/arm64/debs"
+  : >>"$S/status"
+  APT_STATE=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64
+    -o Dir::State::Lists="$S/lists" -o Dir::Cache="$S" -o Dir::State::status="$S/status"
+    -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/cxl-guest-lab.sources
+    -o Dir::Etc::sourceparts="$S/sourceparts" -o Acquire::Languages=none
+    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false)
+  DEBS=$T/arm64/debs
+  if [ ! -f "$S/.ready" ] || ! ls "$S/lists/"*_dists_trixie_main_binary-arm64_Packages* >/dev/null 2>&1; then
+    log "apt-get update (private arm64 state in $S)"
+    "${APT[@]}" "${APT_STATE[@]}" update >"$T/arm64/apt-update.log" 2>&1 ||
+      { skip "arm64: apt-get update of the arm64 lists failed, see $T/arm64/apt-update.log"; return 1; }
+    touch "$S/.ready"
+  fi
+}
+
 # The arm64 guest of the ACPI test (docs/testing.md, "aarch64 guest"): QEMU for arm, its
 # UEFI firmware, trixie's arm64 6.12 kernel and busybox-static, all under $T/arm64/.
-# The arm64 packages come through a private apt state (APT::Architecture=arm64, lists
-# and cache under $T/arm64/apt/, an empty dpkg status) reading the suites apt-suites.sh
-# wrote: no `dpkg --add-architecture`, the system's lists stay amd64-only.
+# The arm64 packages come through arm64_apt.
 get_arm64() {
   local A=$T/arm64
   mkdir -p "$A/debs"
@@ -205,21 +227,8 @@ get_arm64() {
   fi
   if [ -f "$A/kernel/vmlinuz" ] && [ -d "$A/kernel/modules" ] && [ -x "$A/busybox" ]; then return 0; fi
   setup_apt || { skip "arm64 guest: $apt_why"; return 1; }
-  local S=$A/apt
-  mkdir -p "$S/lists/partial" "$S/archives/partial" "$S/sourceparts"
-  : >>"$S/status"
-  local APT_STATE=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64
-    -o Dir::State::Lists="$S/lists" -o Dir::Cache="$S" -o Dir::State::status="$S/status"
-    -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/cxl-guest-lab.sources
-    -o Dir::Etc::sourceparts="$S/sourceparts" -o Acquire::Languages=none
-    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false)
-  local DEBS=$A/debs
-  if [ ! -f "$S/.ready" ] || ! ls "$S/lists/"*_dists_trixie_main_binary-arm64_Packages* >/dev/null 2>&1; then
-    log "apt-get update (private arm64 state in $S)"
-    "${APT[@]}" "${APT_STATE[@]}" update >"$A/apt-update.log" 2>&1 ||
-      { skip "arm64 guest: apt-get update of the arm64 lists failed, see $A/apt-update.log"; return 1; }
-    touch "$S/.ready"
-  fi
+  local APT_STATE DEBS
+  arm64_apt || return 1
   if [ ! -f "$A/kernel/vmlinuz" ] || [ ! -d "$A/kernel/modules" ]; then
     local pkg
     pkg=$(apt-cache "${APT_STATE[@]}" search --names-only '^linux-image-6\.12\.[0-9]+\+deb13-arm64-unsigned$' 2>/dev/null |
@@ -233,6 +242,31 @@ get_arm64() {
   log "arm64 guest ready: $(cat "$A/kernel/package"), busybox, $(readlink "$A/QEMU_EFI.fd"), $("$T/bin/qemu-system-aarch64" --version | head -n1)"
 }
 
+# For scripts/guest/arm64-nested-probe.sh's L2 run (tool name arm64-nested, never by
+# default): trixie's arm64 qemu-system-arm and its whole Depends closure, extracted into
+# $T/arm64/l1-qemu/ as a root tree for the arm64 L1 (its loader through lib -> usr/lib).
+get_arm64_nested() {
+  local Q=$T/arm64/l1-qemu
+  if [ -x "$Q/usr/bin/qemu-system-aarch64" ]; then return 0; fi
+  setup_apt || { skip "arm64 L1 QEMU: $apt_why"; return 1; }
+  local APT_STATE DEBS pkgs debs d
+  arm64_apt || return 1
+  pkgs=$(apt-cache "${APT_STATE[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
+    --no-breaks --no-replaces --no-enhances qemu-system-arm 2>/dev/null | grep -v '^[ <]' | sort -u)
+  [ -n "$pkgs" ] || { skip "arm64 L1 QEMU: no qemu-system-arm in the arm64 lists"; return 1; }
+  # shellcheck disable=SC2086 # one word per package
+  debs=$(download trixie $pkgs) || { skip "arm64 L1 QEMU: apt-get download of qemu-system-arm and its dependencies failed"; return 1; }
+  rm -rf "$Q" "$Q.tmp" && mkdir -p "$Q.tmp"
+  for d in $debs; do
+    dpkg-deb -x "$d" "$Q.tmp" || { skip "arm64 L1 QEMU: cannot extract $d"; return 1; }
+  done
+  rm -f $debs
+  rm -rf "$Q.tmp/usr/share/doc" "$Q.tmp/usr/share/man" "$Q.tmp/usr/share/locale" "$Q.tmp/usr/bin/qemu-system-arm"
+  ln -s usr/lib "$Q.tmp/lib"
+  mv "$Q.tmp" "$Q"
+  log "arm64 L1 QEMU ready: $(echo "$pkgs" | wc -w) packages in $Q"
+}
+
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=(acpica qemu kernel busybox)
 for w in "${want[@]}"; do
@@ -243,6 +277,7 @@ for w in "${want[@]}"; do
     kernel73) get_kernel73 ;;
     busybox) get_busybox ;;
     arm64) get_arm64 ;;
+    arm64-nested) get_arm64_nested ;;
     *) log "unknown tool $w" ;;
   esac
 done
