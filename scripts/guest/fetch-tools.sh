@@ -54,8 +54,8 @@ setup_apt() {
   return 1
 }
 
-# apt-get download PKG... -t SUITE into $DEBS (cached), print the .deb paths. get_arm64
-# points DEBS and APT_STATE (extra apt options) at its private arm64 apt state.
+# apt-get download PKG... -t SUITE into $DEBS (cached), print the .deb paths. arm64_apt
+# points DEBS and APT_STATE (extra apt options) at the private arm64 apt state.
 DEBS=$T/debs
 APT_STATE=()
 download() {
