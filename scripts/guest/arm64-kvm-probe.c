@@ -90,6 +90,18 @@ int main(void)
 	if (kvm < 0)
 		return fail("open /dev/kvm");
 	printf("@@ KVM api=%d\n", ioctl(kvm, KVM_GET_API_VERSION, 0));
+	// KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED (Linux 6.17 UAPI): what the VMM facade
+	// requires on arm64 before it maps device memory cacheable (vmm/stage2.rs).
+	int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	int fds[2] = {kvm, vm};
+	for (int i = 0; i < 2; i++) {
+		int cap = fds[i] < 0 ? -1 : ioctl(fds[i], KVM_CHECK_EXTENSION, 243);
+		const char *on = i ? "vm" : "dev";
+		if (cap < 0)
+			printf("@@ KVM cap_arm_cacheable_pfnmap.%s=error (%m)\n", on);
+		else
+			printf("@@ KVM cap_arm_cacheable_pfnmap.%s=%d\n", on, cap);
+	}
 
 	// x0 = MMIO_ADDR, x1 = 42; loop: str x1, [x0]; b loop
 	static const uint32_t exits[] = {0xd2a40000, 0xd2800541, 0xf9000001, 0x17ffffff};

@@ -12,6 +12,8 @@
 # measurements) and the wall time.
 #
 # Usage: scripts/guest/arm64-nested-probe.sh [WORKDIR]
+# CXL_ARM64_L1_KERNEL=<Image> boots another arm64 kernel as the L1 (the L2 stays the cached
+# 6.12), e.g. trixie-backports' linux-binary-7.3.*-arm64 for KVM capabilities 6.12 lacks.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,7 +22,8 @@ A=$T/arm64
 work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 qemu=$(command -v qemu-system-aarch64 || true)
-for need in "$A/kernel/vmlinuz" "$A/busybox" "$A/QEMU_EFI.fd" "$qemu"; do
+l1_kernel=${CXL_ARM64_L1_KERNEL:-$A/kernel/vmlinuz}
+for need in "$l1_kernel" "$A/kernel/vmlinuz" "$A/busybox" "$A/QEMU_EFI.fd" "$qemu"; do
   if [ -z "$need" ] || [ ! -e "$need" ]; then
     echo "SKIP: arm64-nested-probe: missing ${need:-qemu-system-aarch64} (run scripts/guest/fetch-tools.sh arm64)"
     exit 2
@@ -61,7 +64,7 @@ cat >"$root/init" <<'INIT'
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-echo "@@ USERSPACE uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "@@ USERSPACE uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$(uname -r)"
 echo "@@ CPUS $(grep -c ^processor /proc/cpuinfo)"
 dmesg | grep -i -E 'kvm|el2|vhe|hyp' | sed 's/^/@@ DMESG /'
 if [ -c /dev/kvm ]; then echo "@@ DEVKVM present"; else echo "@@ DEVKVM absent"; fi
@@ -88,6 +91,6 @@ chmod +x "$root/init"
 started=$(date +%s%N)
 timeout 900 "$qemu" -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G \
   -nographic -no-reboot -nic none -bios "$A/QEMU_EFI.fd" \
-  -kernel "$A/kernel/vmlinuz" -initrd "$work/initramfs.cpio" \
+  -kernel "$l1_kernel" -initrd "$work/initramfs.cpio" \
   -append "console=ttyAMA0 panic=-1 quiet loglevel=4" </dev/null | tee "$work/console.log"
 echo "@@ HOST wall_s=$(awk -v a="$started" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
