@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # README's test command. Two steps:
 #  1. provisioning: scripts/guest/fetch-tools.sh caches the optional test tools (ACPICA,
-#     QEMU, Debian guest kernels, busybox) under target/guest-tools/ (CXL_GUEST_TOOLS
-#     overrides it). It needs root and apt; a tool it cannot get is reported and the run
-#     goes on (the tests needing it then skip loudly). With CXL_E2E_CLOUD_HYPERVISOR set,
-#     also the 7.3 guest kernel and our guest driver (scripts/guest/build-guest-driver.sh).
+#     QEMU, Debian guest kernels, busybox, the arm64 guest) under target/guest-tools/
+#     (CXL_GUEST_TOOLS overrides it). It needs root and apt; a tool it cannot get is
+#     reported and the run goes on (the tests needing it then skip loudly). With
+#     CXL_E2E_CLOUD_HYPERVISOR set, also the 7.3 guest kernel and our guest driver
+#     (scripts/guest/build-guest-driver.sh).
 #     CXL_NO_PROVISION=1 leaves it out.
 #  2. cargo test --workspace --all-features (extra arguments go to cargo test).
 # Every skipped test appends one "SKIPPED <test>: <missing> (<how>)" line to
@@ -21,7 +22,8 @@ provision_log=$target/provision.log
 if [ "${CXL_NO_PROVISION:-}" = 1 ]; then
   echo "provisioning: left out (CXL_NO_PROVISION=1)" | tee "$provision_log" >&2
 else
-  tools=(acpica qemu kernel busybox)
+  # arm64: the arm64 guest of acpi_linux_guest_arm64 (≈ 10 s to fetch, ≈ 5 s to boot).
+  tools=(acpica qemu kernel busybox arm64)
   # The 7.3 guest kernel only serves the nested end-to-end test, which needs a patched
   # cloud-hypervisor anyway.
   [ -z "${CXL_E2E_CLOUD_HYPERVISOR:-}" ] || tools+=(kernel73)

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unused_imports)] // each acpi_* test binary uses a subset
 
+pub mod guest;
+
 pub use cxl_integration_tests::{
     GUEST_TOOLS_HOST, guest_tools_unusable, missing_tools, provision_hint, repo_root, skip,
     tools_dir,
