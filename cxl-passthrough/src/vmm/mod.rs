@@ -11,7 +11,8 @@
 //! | map the BAR's sparse areas (and move them with the BAR) | [`GuestMapping::bar_areas`], [`GuestMapping::move_to`] |
 //! | serve the COMP_REGS overlay and forward the rest of the BAR | [`register_component_bar`], or [`route_bar_access`] for a VMM that traps the whole BAR |
 //! | check the topology, build the host bridge's CHBCR | [`Platform::plan_topology`], [`CxlSegment::host_bridge`], [`Platform::add_host_bridge`] |
-//! | build the root port, route the segment's ECAM | [`root_port`], [`route_ecam`] |
+//! | build the root port, place and route the segment's two-bus ECAM | [`root_port`], [`cxl_ecam_slot`], [`route_ecam`] |
+//! | describe the segment's requester IDs to the MSI controller (IORT / FDT `msi-map`) | [`requester_id_maps`] |
 //! | produce the CEDT and the AML (or an SSDT) | [`Platform::cedt`], [`Platform::aml`], [`Platform::ssdt`] |
 //! | guest FLR / CXL Reset | [`guest_config_write`] |
 //! | guest Secondary Bus Reset on the root port ([`CxlRootPort::config_write`] reports it) | [`secondary_bus_reset`] |
@@ -27,11 +28,13 @@
 mod bar_access;
 mod config_write;
 mod device_fd;
+mod ecam_slot;
 mod error;
 mod memory;
 mod mmio;
 mod path;
 mod platform;
+mod requester_ids;
 mod root_port;
 mod segment;
 mod stage2;
@@ -40,6 +43,7 @@ mod window_area;
 pub use bar_access::{BarAccess, route_bar_access};
 pub use config_write::{GuestResetOutcome, guest_config_write, secondary_bus_reset};
 pub use device_fd::backend_from_device_fd;
+pub use ecam_slot::cxl_ecam_slot;
 pub use error::VmmError;
 pub use memory::{DmaMapper, GuestMapping, MemorySlots};
 #[cfg(feature = "vm-device")]
@@ -47,6 +51,7 @@ pub use mmio::VmDeviceMmio;
 pub use mmio::{MmioHandler, MmioPart, MmioRegistry, register_component_bar};
 pub use path::{DevicePath, PathError, SIM_PATH_PREFIX};
 pub use platform::Platform;
+pub use requester_ids::{RequesterIdMap, device_id, requester_id_maps};
 pub use root_port::{
     CXL_ECAM_SIZE, ECAM_BUS_SIZE, EcamTarget, ROOT_PORT_DEVICE_ID, ROOT_PORT_LINK,
     ROOT_PORT_NUMBER, ROOT_PORT_VENDOR_ID, SECONDARY_BUS, root_port, route_ecam,

@@ -18,7 +18,9 @@ pub struct CxlSegment {
     pub chbcr_base: u64,
     /// Legacy INTx: the GSI that INTA of bus-0 slot `n` raises, for each slot `n` (empty:
     /// MSI only, no `_PRT`). The device's INTx swizzles through the root port onto the
-    /// port's slot.
+    /// port's slot. A GSI is what `_PRT` names: an IOAPIC input on x86-64; on arm64 the
+    /// GIC interrupt ID (INTID), so an SPI `n` is GSI `32 + n` (Linux takes a GIC `_PRT`
+    /// GSI as level, active high).
     pub slot_gsis: Vec<u32>,
 }
 
