@@ -1,5 +1,6 @@
 #!/bin/busybox sh
-# /init of the L1 guest (QEMU TCG, nested SVM): loads KVM, then for every case in
+# /init of the L1 guest (QEMU TCG: nested SVM on x86_64, virtualization=on on arm64):
+# loads KVM (modules on x86_64; built in on arm64), then for every case in
 # /nested.conf runs the patched cloud-hypervisor on that case's L2 kernel + initramfs with
 # one or two simulated CXL devices, and prints cloud-hypervisor's CXL log lines after it
 # exited. Lines for the test are "@@key=value"; each case sits between @@run.begin and
@@ -11,12 +12,14 @@ mount -t devtmpfs dev /dev
 kv() { echo "@@$1=$2"; }
 now() { cut -d' ' -f1 /proc/uptime; }
 kv l1.init "$(now)"
+kv l1.kernel "$(uname -r) $(uname -m)"
+export LD_LIBRARY_PATH=/lib # aarch64: cloud-hypervisor's libraries (run-nested.sh)
 for m in $(cat /modules.list); do
   if insmod "/modules/$m.ko" 2>/tmp/err; then kv "l1.insmod.$m" ok; else kv "l1.insmod.$m" "failed $(cat /tmp/err)"; fi
 done
 if [ -c /dev/kvm ]; then kv l1.kvm ok; else kv l1.kvm missing; fi
 # shellcheck disable=SC1091
-. /nested.conf # RUNS ("KERNEL:DEVICES ..."), CH_TIMEOUT
+. /nested.conf # RUNS ("KERNEL:DEVICES ..."), CH_TIMEOUT, L2_KERNEL (file name), L2_CMDLINE
 for r in $RUNS; do
   # KERNEL:DEVICES[:REVISION] (run-nested.sh checked it)
   k=${r%%:*} rest=${r#*:}
@@ -32,16 +35,17 @@ for r in $RUNS; do
   [ "$n" = 2 ] && args="$args --device path=sim:v2,cxl=on,pci_segment=2,id=cxl1"
   kv run.begin "$label"
   kv l1.ch_args "$args"
+  kv l1.l2_cmdline "$L2_CMDLINE"
   kv l1.ch_start "$(now)"
   rm -f /ch.log
   # shellcheck disable=SC2086
   timeout "$CH_TIMEOUT" /ch/cloud-hypervisor -vv --log-file /ch.log \
-    --kernel "/l2/$k/vmlinux" --initramfs "/l2/$k/initramfs.cpio.gz" \
-    --cmdline "console=ttyS0 iomem=relaxed panic=-1 quiet" \
+    --kernel "/l2/$k/$L2_KERNEL" --initramfs "/l2/$k/initramfs.cpio.gz" \
+    --cmdline "$L2_CMDLINE" \
     --serial tty --console off --memory size=512M --cpus boot=1 $args </dev/null
   kv l1.ch_exit "$?"
   kv l1.ch_end "$(now)"
-  grep -E 'cxl|CXL|rror|anic' /ch.log 2>/dev/null | grep -v VmConfig | sed 's/^/@@l1.chlog=/'
+  grep -E 'cxl|CXL|rror|anic|BAR|WARN' /ch.log 2>/dev/null | grep -v VmConfig | sed 's/^/@@l1.chlog=/'
   kv run.end "$label"
 done
 kv l1.done "$(now)"

@@ -11,6 +11,14 @@ stamp() { kv "l2.t.$1" "$(cut -d' ' -f1 /proc/uptime)"; } # phase timings
 hex() { printf '0x%x' "$1"; }
 kv l2.init "$(cut -d' ' -f1 /proc/uptime)"
 kv l2.kernel "$(uname -r)"
+kv l2.arch "$(uname -m)"
+kv l2.cmdline "$(cat /proc/cmdline)"
+# ACPI or device tree (an arm64 L2 boots with cloud-hypervisor's FDT unless told
+# acpi=force acpi_rsdp=...): the tables Linux found, else "none".
+tables=""
+for t in /sys/firmware/acpi/tables/*; do [ -f "$t" ] && tables="$tables ${t##*/}"; done
+[ -n "$tables" ] || tables=" none"
+kv l2.acpi_tables "${tables# }"
 # shellcheck disable=SC1091
 . /e2e.conf # NONCE (decimal u32)
 
@@ -134,8 +142,15 @@ grep -iE 'cxl|region|dax|kmem|soft reserved' /proc/iomem | sed 's/^ *//' | while
 stamp cxl
 
 # --- HDM decoder 0 through the device BAR, device memory through the window
-hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), empty if none
+hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), empty if
+  # none. The component registers are looked for at the BAR address in the config space
+  # and, when nothing answers there (all-ones), at the address the device had when Linux
+  # enumerated it (its first "BAR n [mem ...]" kernel line; Linux may have moved the BAR
+  # since, a move the VMM may not have followed). What it walked, with the address Linux
+  # assigned (sysfs) and the one used, goes to /tmp/hdm_walk.
+  printf 'register_locator=' >/tmp/hdm_walk
   rl=$(find_dvsec "$1" 8)
+  printf '%s' "${rl:-none}" >>/tmp/hdm_walk
   [ -n "$rl" ] || return
   len=$((($(cfg_rd32 "$1" $((rl + 4))) >> 20) & 0xfff))
   e=0
@@ -143,9 +158,19 @@ hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), 
     lo=$(cfg_rd32 "$1" $((rl + 12 + e * 8))); hi=$(cfg_rd32 "$1" $((rl + 16 + e * 8)))
     if [ $(((lo >> 8) & 0xff)) -eq 1 ]; then
       bir=$((lo & 7))
-      bar=$(sed -n "$((bir + 1))p" "/sys/bus/pci/devices/$1/resource" | cut -d' ' -f1)
+      sysfs=$(sed -n "$((bir + 1))p" "/sys/bus/pci/devices/$1/resource" | cut -d' ' -f1)
+      blo=$(cfg_rd32 "$1" $((16 + bir * 4))); bar=$((blo & ~15))
+      [ $(((blo >> 1) & 3)) -eq 2 ] && bar=$((bar + ($(cfg_rd32 "$1" $((20 + bir * 4))) << 32)))
+      cfg=$bar
       arr=$((bar + (lo & 0xffff0000) + (hi << 32) + 0x1000))
       h=$(rd32_mem $arr); k=1
+      if [ "$h" -eq 4294967295 ]; then
+        boot=$(dmesg | sed -n "s/.* $1: BAR $bir \[mem \(0x[0-9a-f]*\)-.*/\1/p" | head -n1)
+        if [ -n "$boot" ]; then
+          bar=$((boot)); arr=$((bar + (lo & 0xffff0000) + (hi << 32) + 0x1000)); h=$(rd32_mem $arr)
+        fi
+      fi
+      printf ' bir=%s sysfs=%s config=%s used=%s cap_array=%s header=%s' "$bir" "$(hex "$sysfs")" "$(hex "$cfg")" "$(hex $bar)" "$(hex $arr)" "$(hex "$h")" >>/tmp/hdm_walk
       while [ $k -le $(((h >> 24) & 0xff)) ]; do
         c=$(rd32_mem $((arr + k * 4)))
         if [ $((c & 0xffff)) -eq 5 ]; then echo $((arr + ((c >> 20) & 0xfff))); return; fi
@@ -156,7 +181,9 @@ hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), 
   done
 }
 hostview() { # DPA-offset (< 256) device-index: the VMM logs that device's memory there
-  # (test-only port 0xce0 + 4 * index; /dev/port writes one byte, the offset)
+  # (test-only port 0xce0 + 4 * index; /dev/port writes one byte, the offset). An I/O
+  # port: x86_64 only, cloud-hypervisor has no such port on other architectures.
+  [ "$(uname -m)" = x86_64 ] || return 0
   printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=$((0xce0 + 4 * $2)) count=1 conv=notrunc 2>/dev/null
 }
 t2start() { # bdf -> region start (decimal) when our driver owns the region, else empty
@@ -181,6 +208,7 @@ wwr() {
 check_dev() { # bdf phase index
   b=$1; ph=$2; ix=$3
   hdm=$(hdm_base "$b")
+  kv "bar.$b.$ph" "$(cat /tmp/hdm_walk)"
   if [ -z "$hdm" ]; then kv "hdm.$b.$ph" "no HDM decoder capability found"; return; fi
   base=$(($(rd32_mem $((hdm + 0x10))) + ($(rd32_mem $((hdm + 0x14))) << 32)))
   size=$(($(rd32_mem $((hdm + 0x18))) + ($(rd32_mem $((hdm + 0x1c))) << 32)))
@@ -240,6 +268,6 @@ for c in /sys/bus/cxl/devices/decoder* /sys/bus/cxl/devices/region*; do
     [ -r "$c/$a" ] && read -r v <"$c/$a" 2>/dev/null && kv "cxl.post.$n.$a" "$v"
   done
 done
-dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0|acpi (bios )?(error|warning)|_PRT|irq.*000[1-9]:' | while read -r l; do kv dmesg "$l"; done
+dmesg | grep -iE 'cxl|acpi0016|acpi0017|pci000[1-9]|000[1-9]:0|acpi (bios )?(error|warning)|_PRT|irq.*000[1-9]:|acpi: (rsdp|xsdt|iort|mcfg|cedt)|acpi_rsdp|its@|iort' | while read -r l; do kv dmesg "$l"; done
 kv l2.done "$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f

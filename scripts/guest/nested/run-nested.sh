@@ -9,6 +9,18 @@
 #
 # Usage: CXL_E2E_CLOUD_HYPERVISOR=/path/to/cloud-hypervisor \
 #        scripts/guest/nested/run-nested.sh [--runs 6.12:1,6.12:2,7.3:1,7.3:2] [--work DIR]
+#        CXL_E2E_CLOUD_HYPERVISOR_AARCH64=/path/to/aarch64/cloud-hypervisor \
+#        scripts/guest/nested/run-nested.sh --arch arm64 [--runs 6.12:1] [--work DIR]
+# --arch arm64: L1 is trixie's arm64 6.12 under qemu-system-aarch64 -M virt,virtualization=on
+# -cpu max (TCG, UEFI; KVM in L1 is built in), the aarch64 cloud-hypervisor comes with its
+# aarch64 glibc libraries (from /usr/aarch64-linux-gnu, the cross libc), and the L2 is the
+# same arm64 6.12 kernel (raw Image) on ttyAMA0, booted by cloud-hypervisor with its FDT
+# (CXL_E2E_ARM64_ACPI=off, the default). CXL_E2E_ARM64_ACPI=force adds `acpi=force
+# acpi_rsdp=0x40200000` (cloud-hypervisor's RSDP) to try its ACPI tables (CEDT, ACPI0016,
+# IORT, MCFG) instead: Linux finds them but, without UEFI's memory map, arm64's
+# acpi_os_ioremap refuses them after early boot (docs/testing.md, "aarch64 guest").
+# CXL_E2E_L2_APPEND adds words to the L2 kernel command line (e.g. loglevel=8 to debug).
+# Tools: fetch-tools.sh arm64. Only 6.12 L2 cases (there is no arm64 7.3 kernel here).
 # A case is L2-KERNEL:DEVICES[:REVISION] (kernel 6.12 or 7.3; 1 or 2 devices; the UAPI
 # revision of the first device's simulator, v2, v3 or v4, default v3; the second device
 # is v2); default: the four cases with the default revision.
@@ -26,38 +38,72 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 T=${CXL_GUEST_TOOLS:-$repo/target/guest-tools}
-runs=6.12:1,6.12:2,7.3:1,7.3:2
+runs=""
 work=""
+arch=x86_64
 l2only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --l2-only) l2only=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs KERNEL:DEVICES[:REVISION],...] [--work DIR] [--l2-only DIR]" >&2; exit 64 ;;
+    --arch) arch=$2; shift 2 ;;
+    *) echo "usage: $0 [--arch x86_64|arm64] [--runs KERNEL:DEVICES[:REVISION],...] [--work DIR] [--l2-only DIR]" >&2; exit 64 ;;
   esac
 done
 skip() { echo "SKIP: run-nested: $*"; exit 2; }
 
-ch=${CXL_E2E_CLOUD_HYPERVISOR:-}
-[ -n "$ch" ] || [ -n "$l2only" ] || skip "set CXL_E2E_CLOUD_HYPERVISOR=/path/to/cloud-hypervisor (built with --features cxl-sim)"
-[ -n "$l2only" ] || [ -x "$ch" ] || skip "CXL_E2E_CLOUD_HYPERVISOR=$ch is not an executable"
-kdir() { case $1 in 6.12) echo "$T/kernel" ;; 7.3) echo "$T/kernel-7.3" ;; *) return 1 ;; esac; }
+# Per architecture: the variable naming cloud-hypervisor, the guest tools, the L1 KVM
+# modules, the QEMU, the L2 kernel file and console.
+case $arch in
+  x86_64)
+    chvar=CXL_E2E_CLOUD_HYPERVISOR A=$T fetch="qemu kernel kernel73 busybox"
+    l1mods="irqbypass ccp kvm kvm-amd" qemu_name=qemu-system-x86_64
+    l2kernel=vmlinux l2console=ttyS0 l2extra=""
+    ;;
+  arm64)
+    chvar=CXL_E2E_CLOUD_HYPERVISOR_AARCH64 A=$T/arm64 fetch=arm64
+    l1mods="" qemu_name=qemu-system-aarch64 # (KVM is built into Debian's arm64 kernel)
+    l2kernel=Image l2console=ttyAMA0
+    case ${CXL_E2E_ARM64_ACPI:-off} in
+      force) l2extra=" acpi=force acpi_rsdp=0x40200000" ;; # ACPI_START in cloud-hypervisor's aarch64 layout
+      off) l2extra="" ;;
+      *) echo "CXL_E2E_ARM64_ACPI must be force or off" >&2; exit 64 ;;
+    esac
+    ;;
+  *) echo "--arch must be x86_64 or arm64" >&2; exit 64 ;;
+esac
+[ -n "$runs" ] || case $arch in x86_64) runs=6.12:1,6.12:2,7.3:1,7.3:2 ;; arm64) runs=6.12:1,6.12:2 ;; esac
+ch=${!chvar:-}
+[ -n "$ch" ] || [ -n "$l2only" ] || skip "set $chvar=/path/to/cloud-hypervisor (built for $arch with --features cxl-sim)"
+[ -n "$l2only" ] || [ -x "$ch" ] || skip "$chvar=$ch is not an executable"
+if [ -z "$l2only" ] && [ "$arch" = arm64 ] && ! readelf -h "$ch" 2>/dev/null | grep -q AArch64; then
+  echo "$chvar=$ch is not an aarch64 binary" >&2; exit 64
+fi
+kdir() {
+  case $arch:$1 in
+    *:6.12) echo "$A/kernel" ;;
+    x86_64:7.3) echo "$T/kernel-7.3" ;;
+    *) return 1 ;;
+  esac
+}
 kernels=""
 for r in ${runs//,/ }; do
   k=${r%%:*} rest=${r#*:}
   n=${rest%%:*} rev=v3
   [ "$rest" = "$n" ] || rev=${rest#*:}
   kdir "$k" >/dev/null && { [ "$n" = 1 ] || [ "$n" = 2 ]; } && case $rev in v2 | v3 | v4) true ;; *) false ;; esac ||
-    { echo "bad case $r (KERNEL 6.12|7.3 : DEVICES 1|2 [: REVISION v2|v3|v4])" >&2; exit 64; }
+    { echo "bad case $r (KERNEL 6.12|7.3 (x86_64 only) : DEVICES 1|2 [: REVISION v2|v3|v4])" >&2; exit 64; }
   case " $kernels " in *" $k "*) ;; *) kernels="$kernels $k" ;; esac
 done
-qemu=$(command -v qemu-system-x86_64 || true)
-[ -z "$l2only" ] || qemu=$T/busybox # (no QEMU needed for the payload alone)
-for need in "$T/kernel/vmlinuz" "$T/busybox" "$qemu" $(for k in $kernels; do echo "$(kdir "$k")/vmlinuz"; done); do
-  [ -n "$need" ] && [ -e "$need" ] || skip "missing ${need:-qemu-system-x86_64} (run scripts/guest/fetch-tools.sh qemu kernel kernel73 busybox)"
+qemu=$(command -v $qemu_name || true)
+[ -z "$l2only" ] || qemu=$A/busybox # (no QEMU needed for the payload alone)
+fw=""
+[ "$arch" = x86_64 ] || fw=$A/QEMU_EFI.fd
+for need in "$A/kernel/vmlinuz" "$A/busybox" "$qemu" $fw $(for k in $kernels; do echo "$(kdir "$k")/vmlinuz"; done); do
+  [ -n "$need" ] && [ -e "$need" ] || skip "missing ${need:-$qemu_name} (run scripts/guest/fetch-tools.sh $fetch)"
 done
-for tool in zstd xz gzip ldd; do command -v $tool >/dev/null || skip "host tool $tool missing"; done
+for tool in zstd xz gzip ldd readelf; do command -v $tool >/dev/null || skip "host tool $tool missing"; done
 [ -n "$work" ] || work=$(mktemp -d)
 mkdir -p "$work"
 
@@ -95,7 +141,57 @@ vmlinux() {
   return 1
 }
 
-cpio_gz() { (cd "$1" && find . | "$T/busybox" cpio -o -H newc 2>/dev/null | gzip -1 >"$2"); }
+# Image for cloud-hypervisor's aarch64 boot: the arm64 vmlinuz as it is when it is a raw
+# Image ("ARMd" at 0x38), else gunzipped (cached).
+arm64_image() {
+  local vz=$1 out=$2
+  [ -s "$out" ] && [ "$out" -nt "$vz" ] && return 0
+  if [ "$(tail -c +57 "$vz" | head -c4)" = ARMd ]; then cp "$vz" "$out.tmp"; else gzip -dc "$vz" >"$out.tmp" || return 1; fi
+  [ "$(tail -c +57 "$out.tmp" | head -c4)" = ARMd ] || { rm -f "$out.tmp"; return 1; }
+  mv "$out.tmp" "$out"
+}
+
+# libs BINARY ROOT: the shared libraries BINARY needs (recursively) and its loader into
+# ROOT at the paths it asks for. x86_64: as the host's ldd resolves them. aarch64: from
+# the cross libc (/usr/aarch64-linux-gnu/lib) or the arm64 packages of fetch-tools.sh
+# (arm64/l1-qemu), into ROOT/lib (l1-init.sh sets LD_LIBRARY_PATH=/lib).
+libs() {
+  local bin=$1 root=$2 lib interp todo name d found
+  if [ "$arch" = x86_64 ]; then
+    ldd "$bin" | grep -oE '/[^ ]+' | while read -r lib; do
+      mkdir -p "$root$(dirname "$lib")"
+      cp -L "$lib" "$root$lib"
+    done
+    return 0
+  fi
+  interp=$(readelf -l "$bin" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+  mkdir -p "$root/lib"
+  todo=$bin
+  while [ -n "$todo" ]; do
+    # shellcheck disable=SC2086 # one word per file
+    set -- $todo
+    todo=""
+    for lib in "$@"; do
+      for name in $(readelf -d "$lib" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+        [ -e "$root/lib/$name" ] && continue
+        found=""
+        for d in /usr/aarch64-linux-gnu/lib "$A/l1-qemu/usr/lib/aarch64-linux-gnu" "$A/l1-qemu/lib/aarch64-linux-gnu"; do
+          [ -e "$d/$name" ] && { found=$d/$name; break; }
+        done
+        [ -n "$found" ] || skip "aarch64 library $name (needed by $lib) not found: install libc6-arm64-cross"
+        cp -L "$found" "$root/lib/$name"
+        todo="$todo $root/lib/$name"
+      done
+    done
+  done
+  if [ -n "$interp" ]; then
+    mkdir -p "$root$(dirname "$interp")"
+    [ -e "$root$interp" ] || cp -L "/usr/aarch64-linux-gnu/lib/$(basename "$interp")" "$root$interp" ||
+      skip "aarch64 loader $interp not found: install libc6-arm64-cross"
+  fi
+}
+
+cpio_gz() { (cd "$1" && find . | "$A/busybox" cpio -o -H newc 2>/dev/null | gzip -1 >"$2"); }
 
 # --- L2: per kernel, vmlinux + an initramfs with its CXL modules and l2-init.sh
 nonce=$((($(od -An -N4 -tu4 /dev/urandom) & 0x7fffffff) | 1))
@@ -104,7 +200,7 @@ l2() { # KERNEL DEST: vmlinux and initramfs.cpio.gz for that kernel into DEST
   kd=$(kdir "$k")
   l2root=$work/l2root-$k
   rm -rf "$l2root" && mkdir -p "$l2root"/{bin,proc,sys,dev,tmp} "$dest"
-  cp "$T/busybox" "$l2root/bin/busybox"
+  cp "$A/busybox" "$l2root/bin/busybox"
   : >"$l2root/modules.list"
   for m in cxl_acpi cxl_pci cxl_mem; do modko "$kd" $m "$l2root"; done
   # Our Type-2 test driver (7.3 only: the Type-2 accelerator API), loaded by l2-init.sh
@@ -116,8 +212,13 @@ l2() { # KERNEL DEST: vmlinux and initramfs.cpio.gz for that kernel into DEST
   cp "$here/l2-init.sh" "$l2root/init"
   chmod +x "$l2root/init"
   echo "NONCE=$nonce" >"$l2root/e2e.conf"
-  vmlinux "$kd/vmlinuz" "$T/vmlinux-$k" || skip "cannot extract vmlinux from $kd/vmlinuz"
-  cp "$T/vmlinux-$k" "$dest/vmlinux"
+  if [ "$arch" = x86_64 ]; then
+    vmlinux "$kd/vmlinuz" "$T/vmlinux-$k" || skip "cannot extract vmlinux from $kd/vmlinuz"
+    cp "$T/vmlinux-$k" "$dest/vmlinux"
+  else
+    arm64_image "$kd/vmlinuz" "$A/Image-$k" || skip "cannot make a raw Image of $kd/vmlinuz"
+    cp "$A/Image-$k" "$dest/Image"
+  fi
   cpio_gz "$l2root" "$dest/initramfs.cpio.gz"
 }
 
@@ -130,16 +231,14 @@ fi
 # --- L1: 6.12 kernel, KVM modules, cloud-hypervisor + its libraries, the L2 payload
 l1root=$work/l1root
 rm -rf "$l1root" && mkdir -p "$l1root"/{bin,proc,sys,dev,tmp,ch,l2}
-cp "$T/busybox" "$l1root/bin/busybox"
+cp "$A/busybox" "$l1root/bin/busybox"
 : >"$l1root/modules.list"
-for m in irqbypass ccp kvm kvm-amd; do modko "$T/kernel" $m "$l1root"; done
+for m in $l1mods; do modko "$A/kernel" $m "$l1root"; done
 cp "$ch" "$l1root/ch/cloud-hypervisor"
-ldd "$ch" | grep -oE '/[^ ]+' | while read -r lib; do
-  mkdir -p "$l1root$(dirname "$lib")"
-  cp -L "$lib" "$l1root$lib"
-done
+libs "$ch" "$l1root"
 for k in $kernels; do l2 "$k" "$l1root/l2/$k"; done
-printf 'RUNS="%s"\nCH_TIMEOUT=%s\n' "${runs//,/ }" "${CXL_E2E_CH_TIMEOUT:-300}" >"$l1root/nested.conf"
+printf 'RUNS="%s"\nCH_TIMEOUT=%s\nL2_KERNEL=%s\nL2_CMDLINE="%s"\n' "${runs//,/ }" "${CXL_E2E_CH_TIMEOUT:-300}" \
+  "$l2kernel" "console=$l2console iomem=relaxed panic=-1 quiet$l2extra${CXL_E2E_L2_APPEND:+ $CXL_E2E_L2_APPEND}" >"$l1root/nested.conf"
 cp "$here/l1-init.sh" "$l1root/init"
 chmod +x "$l1root/init"
 cpio_gz "$l1root" "$work/l1.cpio.gz"
@@ -147,6 +246,13 @@ cpio_gz "$l1root" "$work/l1.cpio.gz"
 echo "@@run.cases=$runs"
 echo "@@run.nonce=$nonce"
 echo "@@run.ch=$ch"
+echo "@@run.arch=$arch"
+echo "@@run.qemu=$("$qemu" --version | head -n1)"
+if [ "$arch" = arm64 ]; then
+  exec timeout "${CXL_E2E_QEMU_TIMEOUT:-900}" "$qemu" -M virt,virtualization=on,gic-version=3 -cpu max -m 2G -smp 2 \
+    -nographic -no-reboot -nic none -bios "$fw" -kernel "$A/kernel/vmlinuz" -initrd "$work/l1.cpio.gz" \
+    -append "console=ttyAMA0 panic=-1 quiet loglevel=3" </dev/null
+fi
 exec timeout "${CXL_E2E_QEMU_TIMEOUT:-900}" "$qemu" -M q35 -cpu EPYC -m 3G -smp 2 -nographic -no-reboot -nic none \
-  -kernel "$T/kernel/vmlinuz" -initrd "$work/l1.cpio.gz" \
+  -kernel "$A/kernel/vmlinuz" -initrd "$work/l1.cpio.gz" \
   -append "console=ttyS0 panic=-1 quiet loglevel=3" </dev/null
