@@ -207,6 +207,10 @@ wwr() {
 }
 check_dev() { # bdf phase index
   b=$1; ph=$2; ix=$3
+  # Memory Space on, as a driver's pci_enable_device turns it on: a BAR that Linux
+  # reassigned while decoding was off (an arm64 device-tree guest reassigns every BAR)
+  # moves in the VMM only then. Without a driver nothing else enables the device.
+  [ -w "/sys/bus/pci/devices/$b/enable" ] && echo 1 >"/sys/bus/pci/devices/$b/enable" 2>/dev/null
   hdm=$(hdm_base "$b")
   kv "bar.$b.$ph" "$(cat /tmp/hdm_walk)"
   if [ -z "$hdm" ]; then kv "hdm.$b.$ph" "no HDM decoder capability found"; return; fi
