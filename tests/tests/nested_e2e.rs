@@ -61,7 +61,9 @@ fn nested_e2e() {
 /// The same on arm64: `qemu-system-aarch64 -M virt,virtualization=on -cpu max` (TCG) runs
 /// an arm64 Debian 6.12 L1 with KVM, the aarch64 cloud-hypervisor inside it boots the
 /// arm64 6.12 L2 on its device tree (`CXL_E2E_ARM64_ACPI=force` tries its ACPI tables
-/// instead). Without ACPI the CXL core's checks are N/A; the simulator's DPA probe port
+/// instead), or, with `CXL_E2E_ARM64_FIRMWARE=/path/to/CLOUDHV_EFI.fd`, through
+/// cloud-hypervisor's UEFI firmware on its ACPI tables, where the CXL core's checks must
+/// pass. Without ACPI the CXL core's checks are N/A; the simulator's DPA probe port
 /// (and the seed written with it) is x86-only, so the host-side view of the guest's
 /// pattern is N/A too. Never in CI: the binary is a by-hand cross build
 /// (docs/testing.md, "aarch64 guest").
@@ -586,26 +588,55 @@ fn an_arm64_device_tree_guest_has_no_cxl_acpi_checks_and_no_seed() {
     ] {
         assert!(na.contains(&name), "{name}: {}", table(&checks));
     }
-    // Asked for ACPI (acpi=force) but booted without: that fails, and the CXL core's
-    // checks apply again (and fail).
+    // Asked for ACPI (acpi=force, or booted through UEFI firmware) but booted without:
+    // that fails, and the CXL core's checks apply again (and fail).
     let forced = console.replace(
         "@@l1.l2_cmdline=console=ttyAMA0 iomem=relaxed",
         "@@l1.l2_cmdline=console=ttyAMA0 acpi=force acpi_rsdp=0x40200000",
     );
-    let failed = failed_names(&eval(&forced))
-        .into_iter()
-        .map(String::from)
-        .collect::<Vec<_>>();
-    for name in [
-        "l2_uses_acpi_tables",
-        "cxl_root0",
-        "hb_port_bound[0001:01:00.0]",
-    ] {
-        assert!(failed.iter().any(|f| f == name), "{name}: {failed:?}");
+    let uefi = format!("{console}@@l1.l2_firmware=/fw/CLOUDHV_EFI.fd\n");
+    for asked in [forced, uefi] {
+        let failed = failed_names(&eval(&asked))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        for name in [
+            "l2_uses_acpi_tables",
+            "cxl_root0",
+            "hb_port_bound[0001:01:00.0]",
+        ] {
+            assert!(failed.iter().any(|f| f == name), "{name}: {failed:?}");
+        }
     }
     // A seed that is there is still checked on arm64.
     let wrong = console.replacen("pre.seed=0x0 0x0", "pre.seed=0x1 0x0", 1);
     assert!(failed_names(&eval(&wrong)).contains(&"guest_reads_host_seed.pre[0001:01:00.0]"));
+}
+
+#[test]
+fn an_arm64_uefi_guest_runs_the_cxl_core_checks() {
+    // An arm64 L2 booted through CLOUDHV_EFI.fd: ACPI tables, so the CXL core's checks
+    // run (none is N/A) and pass on the canned x86 view of the same topology.
+    let console = format!(
+        "{}@@l2.arch=aarch64\n@@l2.acpi_tables=APIC CEDT DSDT IORT MCFG\n\
+         @@l1.l2_firmware=/fw/CLOUDHV_EFI.fd\n",
+        good_console()
+    );
+    let checks = eval(&console);
+    assert!(failed_names(&checks).is_empty(), "{}", table(&checks));
+    for name in [
+        "l2_uses_acpi_tables",
+        "cxl_root0",
+        "root_decoder_is_window[0001:01:00.0]",
+        "iomem_cxl_window[0001:01:00.0]",
+        "hb_port_bound[0001:01:00.0]",
+    ] {
+        assert!(
+            checks.iter().any(|c| c.name == name && !c.na),
+            "{name}: {}",
+            table(&checks)
+        );
+    }
 }
 
 #[test]

@@ -19,7 +19,10 @@ for m in $(cat /modules.list); do
 done
 if [ -c /dev/kvm ]; then kv l1.kvm ok; else kv l1.kvm missing; fi
 # shellcheck disable=SC1091
-. /nested.conf # RUNS ("KERNEL:DEVICES ..."), CH_TIMEOUT, L2_KERNEL (file name), L2_CMDLINE
+L2_FIRMWARE=""
+. /nested.conf # RUNS ("KERNEL:DEVICES ..."), CH_TIMEOUT, L2_KERNEL (file name), L2_CMDLINE,
+# L2_FIRMWARE (arm64, optional: UEFI firmware; the L2 then boots from its ESP, esp.img)
+[ -z "$L2_FIRMWARE" ] || kv l1.l2_firmware "$L2_FIRMWARE"
 for r in $RUNS; do
   # KERNEL:DEVICES[:REVISION] (run-nested.sh checked it)
   k=${r%%:*} rest=${r#*:}
@@ -38,10 +41,15 @@ for r in $RUNS; do
   kv l1.l2_cmdline "$L2_CMDLINE"
   kv l1.ch_start "$(now)"
   rm -f /ch.log
+  # The payload: the kernel directly, or the UEFI firmware and the ESP it boots the
+  # kernel from (its startup.nsh carries the same command line).
+  if [ -n "$L2_FIRMWARE" ]; then
+    set -- --firmware "$L2_FIRMWARE" --disk "path=/l2/$k/esp.img,readonly=on"
+  else
+    set -- --kernel "/l2/$k/$L2_KERNEL" --initramfs "/l2/$k/initramfs.cpio.gz" --cmdline "$L2_CMDLINE"
+  fi
   # shellcheck disable=SC2086
-  timeout "$CH_TIMEOUT" /ch/cloud-hypervisor -vv --log-file /ch.log \
-    --kernel "/l2/$k/$L2_KERNEL" --initramfs "/l2/$k/initramfs.cpio.gz" \
-    --cmdline "$L2_CMDLINE" \
+  timeout "$CH_TIMEOUT" /ch/cloud-hypervisor -vv --log-file /ch.log "$@" \
     --serial tty --console off --memory size=512M --cpus boot=1 $args </dev/null
   kv l1.ch_exit "$?"
   kv l1.ch_end "$(now)"

@@ -14,7 +14,8 @@ kv l2.kernel "$(uname -r)"
 kv l2.arch "$(uname -m)"
 kv l2.cmdline "$(cat /proc/cmdline)"
 # ACPI or device tree (an arm64 L2 boots with cloud-hypervisor's FDT unless told
-# acpi=force acpi_rsdp=...): the tables Linux found, else "none".
+# acpi=force acpi_rsdp=... or booted through its UEFI firmware): the tables Linux found,
+# else "none".
 tables=""
 for t in /sys/firmware/acpi/tables/*; do [ -f "$t" ] && tables="$tables ${t##*/}"; done
 [ -n "$tables" ] || tables=" none"

@@ -19,6 +19,14 @@
 # acpi_rsdp=0x40200000` (cloud-hypervisor's RSDP) to try its ACPI tables (CEDT, ACPI0016,
 # IORT, MCFG) instead: Linux finds them but, without UEFI's memory map, arm64's
 # acpi_os_ioremap refuses them after early boot (docs/testing.md, "aarch64 guest").
+# CXL_E2E_ARM64_FIRMWARE=/path/to/CLOUDHV_EFI.fd (cloud-hypervisor's edk2 build of
+# ArmVirtPkg/ArmVirtCloudHv.dsc, built by hand: docs/testing.md) boots the L2 through that
+# UEFI firmware instead, which hands cloud-hypervisor's ACPI tables to Linux: the L2 gets
+# a FAT ESP (mtools) on a virtio disk with Image, initrd, the same build's UEFI Shell as
+# \EFI\BOOT\BOOTAA64.EFI (Shell.efi next to the firmware or in ../AARCH64/ of its FV
+# directory: the firmware's own boot manager registers its built-in Shell inactive, so
+# nothing would run it) and a startup.nsh that starts `Image initrd=\initrd <the L2
+# command line>`.
 # CXL_E2E_L2_APPEND adds words to the L2 kernel command line (e.g. loglevel=8 to debug).
 # Tools: fetch-tools.sh arm64. Only 6.12 L2 cases (there is no arm64 7.3 kernel here).
 # A case is L2-KERNEL:DEVICES[:REVISION] (kernel 6.12 or 7.3; 1 or 2 devices; the UAPI
@@ -59,7 +67,7 @@ case $arch in
   x86_64)
     chvar=CXL_E2E_CLOUD_HYPERVISOR A=$T fetch="qemu kernel kernel73 busybox"
     l1mods="irqbypass ccp kvm kvm-amd" qemu_name=qemu-system-x86_64
-    l2kernel=vmlinux l2console=ttyS0 l2extra=""
+    l2kernel=vmlinux l2console=ttyS0 l2extra="" l2fw=""
     ;;
   arm64)
     chvar=CXL_E2E_CLOUD_HYPERVISOR_AARCH64 A=$T/arm64 fetch=arm64
@@ -70,6 +78,15 @@ case $arch in
       off) l2extra="" ;;
       *) echo "CXL_E2E_ARM64_ACPI must be force or off" >&2; exit 64 ;;
     esac
+    l2fw=${CXL_E2E_ARM64_FIRMWARE:-}
+    if [ -n "$l2fw" ]; then
+      [ -z "$l2extra" ] || { echo "CXL_E2E_ARM64_FIRMWARE and CXL_E2E_ARM64_ACPI=force exclude each other" >&2; exit 64; }
+      [ -s "$l2fw" ] || skip "CXL_E2E_ARM64_FIRMWARE=$l2fw is not a file (CLOUDHV_EFI.fd, docs/testing.md)"
+      l2shell=$(dirname "$l2fw")/Shell.efi
+      [ -s "$l2shell" ] || l2shell=$(dirname "$l2fw")/../AARCH64/Shell.efi
+      [ -s "$l2shell" ] || skip "no Shell.efi next to CXL_E2E_ARM64_FIRMWARE=$l2fw (nor in ../AARCH64/): the same edk2 build's UEFI Shell"
+      for tool in mformat mmd mcopy; do command -v $tool >/dev/null || skip "host tool $tool missing (mtools; needed by CXL_E2E_ARM64_FIRMWARE)"; done
+    fi
     ;;
   *) echo "--arch must be x86_64 or arm64" >&2; exit 64 ;;
 esac
@@ -191,10 +208,30 @@ libs() {
   fi
 }
 
+# esp DIR: DIR/esp.img, a FAT ESP with DIR's Image and initramfs (as \Image, \initrd), the
+# UEFI Shell as the removable-media boot file and a startup.nsh (next to it and at the
+# root) the Shell runs: the Image (an EFI application) with the L2 command line. The
+# Image then lives only in the ESP.
+esp() {
+  local d=$1 img=$1/esp.img
+  printf 'fs0:\\Image initrd=\\initrd %s\r\n' "$l2cmdline" >"$d/startup.nsh"
+  rm -f "$img"
+  truncate -s $((($(stat -c %s "$d/Image") + $(stat -c %s "$d/initramfs.cpio.gz")) / 1048576 + 40))M "$img"
+  mformat -i "$img" -F :: >/dev/null
+  mmd -i "$img" ::/EFI ::/EFI/BOOT
+  mcopy -i "$img" "$l2shell" ::/EFI/BOOT/BOOTAA64.EFI
+  mcopy -i "$img" "$d/startup.nsh" ::/EFI/BOOT/startup.nsh
+  mcopy -i "$img" "$d/Image" ::/Image
+  mcopy -i "$img" "$d/initramfs.cpio.gz" ::/initrd
+  mcopy -i "$img" "$d/startup.nsh" ::/startup.nsh
+  rm "$d/Image" "$d/initramfs.cpio.gz" "$d/startup.nsh"
+}
+
 cpio_gz() { (cd "$1" && find . | "$A/busybox" cpio -o -H newc 2>/dev/null | gzip -1 >"$2"); }
 
 # --- L2: per kernel, vmlinux + an initramfs with its CXL modules and l2-init.sh
 nonce=$((($(od -An -N4 -tu4 /dev/urandom) & 0x7fffffff) | 1))
+l2cmdline="console=$l2console iomem=relaxed panic=-1 quiet$l2extra${CXL_E2E_L2_APPEND:+ $CXL_E2E_L2_APPEND}"
 l2() { # KERNEL DEST: vmlinux and initramfs.cpio.gz for that kernel into DEST
   local k=$1 dest=$2 kd l2root
   kd=$(kdir "$k")
@@ -220,6 +257,7 @@ l2() { # KERNEL DEST: vmlinux and initramfs.cpio.gz for that kernel into DEST
     cp "$A/Image-$k" "$dest/Image"
   fi
   cpio_gz "$l2root" "$dest/initramfs.cpio.gz"
+  [ -z "$l2fw" ] || esp "$dest"
 }
 
 if [ -n "$l2only" ]; then
@@ -238,7 +276,12 @@ cp "$ch" "$l1root/ch/cloud-hypervisor"
 libs "$ch" "$l1root"
 for k in $kernels; do l2 "$k" "$l1root/l2/$k"; done
 printf 'RUNS="%s"\nCH_TIMEOUT=%s\nL2_KERNEL=%s\nL2_CMDLINE="%s"\n' "${runs//,/ }" "${CXL_E2E_CH_TIMEOUT:-300}" \
-  "$l2kernel" "console=$l2console iomem=relaxed panic=-1 quiet$l2extra${CXL_E2E_L2_APPEND:+ $CXL_E2E_L2_APPEND}" >"$l1root/nested.conf"
+  "$l2kernel" "$l2cmdline" >"$l1root/nested.conf"
+if [ -n "$l2fw" ]; then
+  mkdir -p "$l1root/fw"
+  cp "$l2fw" "$l1root/fw/CLOUDHV_EFI.fd"
+  echo 'L2_FIRMWARE=/fw/CLOUDHV_EFI.fd' >>"$l1root/nested.conf"
+fi
 cp "$here/l1-init.sh" "$l1root/init"
 chmod +x "$l1root/init"
 cpio_gz "$l1root" "$work/l1.cpio.gz"
@@ -247,6 +290,7 @@ echo "@@run.cases=$runs"
 echo "@@run.nonce=$nonce"
 echo "@@run.ch=$ch"
 echo "@@run.arch=$arch"
+[ -z "$l2fw" ] || echo "@@run.l2_firmware=$l2fw"
 echo "@@run.qemu=$("$qemu" --version | head -n1)"
 if [ "$arch" = arm64 ]; then
   exec timeout "${CXL_E2E_QEMU_TIMEOUT:-900}" "$qemu" -M virt,virtualization=on,gic-version=3 -cpu max -m 2G -smp 2 \

@@ -61,15 +61,24 @@ fn deferred_dports(c: &Console) -> bool {
     matches!((v.next().flatten(), v.next().flatten()), (Some(a), Some(b)) if (a, b) >= (6, 18))
 }
 
+/// How the L2 was asked to use cloud-hypervisor's ACPI tables, if it was: `acpi=force` on
+/// its command line, or booted through UEFI firmware (`l1.l2_firmware`, an arm64 L2 on
+/// `CLOUDHV_EFI.fd`), which hands the tables to Linux.
+fn acpi_asked(c: &Console) -> Option<String> {
+    if let Some(fw) = c.get("l1.l2_firmware") {
+        return Some(format!("UEFI firmware {fw}"));
+    }
+    c.get("l1.l2_cmdline")
+        .filter(|l| l.split_whitespace().any(|w| w == "acpi=force"))
+        .map(|l| format!("{l:?}"))
+}
+
 /// Why the CXL core's ACPI view does not apply, when the L2 booted without ACPI tables
 /// (`l2.acpi_tables=none`: an arm64 guest on cloud-hypervisor's device tree) and was not
-/// asked for them (no `acpi=force` on its command line): `cxl_acpi` builds the CXL root,
-/// its decoders and the host-bridge ports from the CEDT and ACPI0016 only.
+/// asked for them ([`acpi_asked`]): `cxl_acpi` builds the CXL root, its decoders and the
+/// host-bridge ports from the CEDT and ACPI0016 only.
 fn without_acpi(c: &Console) -> Option<String> {
-    let asked = c
-        .get("l1.l2_cmdline")
-        .is_some_and(|l| l.split_whitespace().any(|w| w == "acpi=force"));
-    (c.get("l2.acpi_tables") == Some("none") && !asked).then(|| {
+    (c.get("l2.acpi_tables") == Some("none") && acpi_asked(c).is_none()).then(|| {
         format!(
             "no ACPI tables in this {} guest (device-tree boot): cxl_acpi has no CEDT/ACPI0016",
             c.get("l2.arch").unwrap_or("?")
@@ -108,16 +117,13 @@ pub fn evaluate(c: &Console, ex: &Expect<'_>) -> Vec<Check> {
         devs.len() == ex.devices,
         format!("PCI functions with a CXL Device DVSEC: {devs:?}"),
     );
-    if let Some(cmdline) = c
-        .get("l1.l2_cmdline")
-        .filter(|l| l.split_whitespace().any(|w| w == "acpi=force"))
-    {
+    if let Some(how) = acpi_asked(c) {
         let tables = c.get("l2.acpi_tables").unwrap_or("");
         check(
             &mut out,
             "l2_uses_acpi_tables",
             !tables.is_empty() && tables != "none",
-            format!("tables {tables:?} with {cmdline:?}"),
+            format!("tables {tables:?} with {how}"),
         );
     }
     match without_acpi(c) {
