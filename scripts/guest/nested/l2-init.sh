@@ -182,10 +182,13 @@ hdm_base() { # bdf -> physical address of the HDM decoder capability (decimal), 
   done
 }
 hostview() { # DPA-offset (< 256) device-index: the VMM logs that device's memory there
-  # (test-only port 0xce0 + 4 * index; /dev/port writes one byte, the offset). An I/O
-  # port: x86_64 only, cloud-hypervisor has no such port on other architectures.
-  [ "$(uname -m)" = x86_64 ] || return 0
-  printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=$((0xce0 + 4 * $2)) count=1 conv=notrunc 2>/dev/null
+  # (test-only DPA probe of cloud-hypervisor's cxl-sim build: x86_64 I/O port 0xce0 +
+  # 4 * index, /dev/port writes one byte, the offset; aarch64 MMIO 0x0904_0000 + 4 * index,
+  # a dword write of the offset).
+  case "$(uname -m)" in
+    x86_64) printf "\\$(printf %o "$1")" | dd of=/dev/port bs=1 seek=$((0xce0 + 4 * $2)) count=1 conv=notrunc 2>/dev/null ;;
+    aarch64) devmem $((0x09040000 + 4 * $2)) 32 "$1" ;;
+  esac
 }
 t2start() { # bdf -> region start (decimal) when our driver owns the region, else empty
   f=/sys/bus/pci/devices/$1/t2_region
