@@ -130,10 +130,10 @@
 //! crates, `thiserror`, `log`, `libc` and `cxl-acpi` (which brings `acpi_tables` and
 //! `bitfield-struct`), nothing else.
 //!
-//! - `vm-device` (default): rust-vmm vm-device 0.1's `DeviceMmio` on the MMIO handler
-//!   types (the overlay, the forwarded BAR ranges, [`rootport::CxlRootPort`]; the CHBCR's
-//!   `MutDeviceMmio` through `cxl-acpi/vm-device`) and `vmm::VmDeviceMmio`, which puts
-//!   any [`vmm::MmioHandler`] on that crate's `IoManager`. For VMMs whose MMIO bus is
+//! - `vm-device` (default): `vmm::VmDeviceMmio`, which puts any [`vmm::MmioHandler`]
+//!   (the overlay, the forwarded BAR ranges, [`rootport::CxlRootPort`], the CHBCR) on
+//!   rust-vmm vm-device 0.1's `IoManager` as a `DeviceMmio` (the CHBCR also has its
+//!   `MutDeviceMmio` through `cxl-acpi/vm-device`). For VMMs whose MMIO bus is
 //!   rust-vmm's vm-device. cloud-hypervisor, the main embedder, has its own in-tree
 //!   vm-device and never uses the registry crate's traits, so it leaves the feature off
 //!   and does not compile a second vm-device; the facade itself uses no vm-device type.

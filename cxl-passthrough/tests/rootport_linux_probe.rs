@@ -18,6 +18,7 @@ use cxl_passthrough::rootport::config::{LinkCapabilities, PCIE_CAP_AT, PcieCapab
 use cxl_passthrough::rootport::{
     BarMove, ConfigWriteOutcome, CxlRootPort, DeviceBar, FlexBusBits, LinkParams, RootPortConfig,
 };
+use cxl_passthrough::vmm::VmDeviceMmio;
 use vm_device::bus::{MmioAddress, MmioRange};
 use vm_device::device_manager::{IoManager, MmioManager};
 
@@ -170,11 +171,13 @@ fn cxl_dport_probe_reaches_the_component_block() {
         "Linux rejects an offset past the BAR"
     );
 
-    // The VMM registers the port's MMIO handler at the BAR; the guest maps the block.
+    // The VMM registers the port's MMIO handler at the BAR (vm-device's bus through the
+    // facade's adapter); the guest maps the block.
+    let handler = Arc::new(VmDeviceMmio(p.clone()));
     let mut io = IoManager::new();
     io.register_mmio(
         MmioRange::new(MmioAddress(bar_addr), CxlRootPort::BAR_SIZE).unwrap(),
-        p.clone(),
+        handler.clone(),
     )
     .unwrap();
     let block = bar_addr + comp.offset;
@@ -212,7 +215,7 @@ fn cxl_dport_probe_reaches_the_component_block() {
     io.deregister_mmio(MmioAddress(mv.from)).unwrap();
     io.register_mmio(
         MmioRange::new(MmioAddress(mv.to), CxlRootPort::BAR_SIZE).unwrap(),
-        p.clone(),
+        handler,
     )
     .unwrap();
     let mut b = [0u8; 4];

@@ -418,26 +418,5 @@ impl CxlRootPort {
     }
 }
 
-#[cfg(feature = "vm-device")]
-impl vm_device::DeviceMmio for CxlRootPort {
-    fn mmio_read(
-        &self,
-        _base: vm_device::bus::MmioAddress,
-        offset: vm_device::bus::MmioAddressOffset,
-        data: &mut [u8],
-    ) {
-        self.component_read(offset, data);
-    }
-
-    fn mmio_write(
-        &self,
-        _base: vm_device::bus::MmioAddress,
-        offset: vm_device::bus::MmioAddressOffset,
-        data: &[u8],
-    ) {
-        self.component_write(offset, data);
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -409,17 +409,19 @@ fn component_block_through_mmio_handler() {
     assert_eq!(b, [0xFF; 4]);
 }
 
-/// The same through rust-vmm vm-device's `DeviceMmio` (the `vm-device` feature).
+/// The same through rust-vmm vm-device's `DeviceMmio` (the `vm-device` feature), via the
+/// facade's `VmDeviceMmio` adapter.
 #[cfg(feature = "vm-device")]
 #[test]
 fn component_block_through_vm_device() {
     use vm_device::DeviceMmio;
     use vm_device::bus::MmioAddress;
-    let p = port();
+    let p = std::sync::Arc::new(port());
+    let dev = crate::vmm::VmDeviceMmio(p.clone());
     let mut b = [0u8; 4];
-    p.mmio_read(MmioAddress(BAR), CM_OFFSET, &mut b);
+    dev.mmio_read(MmioAddress(BAR), CM_OFFSET, &mut b);
     assert_eq!(u32::from_le_bytes(b), 0x0111_0001, "cap header, 1 entry");
-    p.mmio_write(MmioAddress(BAR), CM_OFFSET, &[0; 4]);
+    dev.mmio_write(MmioAddress(BAR), CM_OFFSET, &[0; 4]);
     assert_eq!(p.stats.ignored_mmio_writes.load(Ordering::Relaxed), 1);
 }
 

@@ -114,24 +114,3 @@ impl ForwardedRange {
         }
     }
 }
-
-#[cfg(feature = "vm-device")]
-impl vm_device::DeviceMmio for ForwardedRange {
-    fn mmio_read(
-        &self,
-        _base: vm_device::bus::MmioAddress,
-        offset: vm_device::bus::MmioAddressOffset,
-        data: &mut [u8],
-    ) {
-        self.read(offset, data);
-    }
-
-    fn mmio_write(
-        &self,
-        _base: vm_device::bus::MmioAddress,
-        offset: vm_device::bus::MmioAddressOffset,
-        data: &[u8],
-    ) {
-        self.write(offset, data);
-    }
-}

@@ -249,24 +249,3 @@ fn le_u32(data: &[u8], at: usize) -> u32 {
     }
     u32::from_le_bytes(b)
 }
-
-#[cfg(feature = "vm-device")]
-impl vm_device::DeviceMmio for Overlay {
-    fn mmio_read(
-        &self,
-        _base: vm_device::bus::MmioAddress,
-        offset: vm_device::bus::MmioAddressOffset,
-        data: &mut [u8],
-    ) {
-        self.read(offset, data);
-    }
-
-    fn mmio_write(
-        &self,
-        _base: vm_device::bus::MmioAddress,
-        offset: vm_device::bus::MmioAddressOffset,
-        data: &[u8],
-    ) {
-        self.write(offset, data);
-    }
-}

@@ -19,9 +19,8 @@ use crate::runtime::{CxlDevice, HookError};
 /// path, so the facade carries no VMM's bus types. Handlers never fail: a failed
 /// access reads all-ones and drops writes (and is logged, rate-limited).
 ///
-/// With the `vm-device` feature, each handler type also implements rust-vmm
-/// vm-device 0.1's `DeviceMmio`, and `VmDeviceMmio` puts any `Arc<dyn MmioHandler>`
-/// on that crate's `IoManager`.
+/// With the `vm-device` feature, `VmDeviceMmio` puts any `Arc<dyn MmioHandler>` on
+/// rust-vmm vm-device 0.1's `IoManager` (as a `DeviceMmio`).
 pub trait MmioHandler: Send + Sync {
     /// Serves a guest read of `data.len()` bytes at `offset`.
     fn read(&self, offset: u64, data: &mut [u8]);
