@@ -51,22 +51,8 @@ impl HdmView {
             HdmField::GlobalControl => self.set(off, v),
             HdmField::Decoder(n, reg) => {
                 let cur = DecoderCtrl::from_bits(self.read(DecoderReg::Ctrl.at(n)));
-                match reg {
-                    DecoderReg::BaseLo
-                    | DecoderReg::BaseHi
-                    | DecoderReg::SizeLo
-                    | DecoderReg::SizeHi => {
-                        if v3_shadow::range_write_allowed(cur) {
-                            self.set(off, v);
-                        }
-                    }
-                    DecoderReg::Ctrl => {
-                        let new = v3_shadow::ctrl_after_write(cur, DecoderCtrl::from_bits(v));
-                        self.set(off, new.into_bits());
-                    }
-                    DecoderReg::TargetListLo | DecoderReg::TargetListHi | DecoderReg::Reserved => {
-                        self.set(off, v)
-                    }
+                if let Some(v) = v3_shadow::decoder_reg_after_write(reg, cur, v) {
+                    self.set(off, v);
                 }
             }
         }

@@ -3,7 +3,21 @@
 //! models the kernel) and the runtime's v4 decoder view (which gives a v4 guest the v3
 //! behaviour the boot-time lock is written for) apply. Pure: no I/O.
 
-use crate::regs::hdm::DecoderCtrl;
+use crate::regs::hdm::{DecoderCtrl, DecoderReg};
+
+/// What decoder register `reg` holds after the guest writes `v` to it, on a decoder
+/// whose Control register is `cur`; `None`: the write is dropped. BASE/SIZE follow
+/// [`range_write_allowed`], Control follows [`ctrl_after_write`], the target list and
+/// reserved registers store the value.
+pub fn decoder_reg_after_write(reg: DecoderReg, cur: DecoderCtrl, v: u32) -> Option<u32> {
+    match reg {
+        DecoderReg::BaseLo | DecoderReg::BaseHi | DecoderReg::SizeLo | DecoderReg::SizeHi => {
+            range_write_allowed(cur).then_some(v)
+        }
+        DecoderReg::Ctrl => Some(ctrl_after_write(cur, DecoderCtrl::from_bits(v)).into_bits()),
+        DecoderReg::TargetListLo | DecoderReg::TargetListHi | DecoderReg::Reserved => Some(v),
+    }
+}
 
 /// Whether a BASE or SIZE write takes effect on a decoder whose Control register is
 /// `ctrl`: dropped while the decoder is committed or Lock On Commit is set.
@@ -33,6 +47,39 @@ pub fn ctrl_after_write(cur: DecoderCtrl, written: DecoderCtrl) -> DecoderCtrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_decoder_register_follows_its_rule() {
+        let locked = DecoderCtrl::new()
+            .with_commit(true)
+            .with_committed(true)
+            .with_lock_on_commit(true);
+        for reg in [
+            DecoderReg::BaseLo,
+            DecoderReg::BaseHi,
+            DecoderReg::SizeLo,
+            DecoderReg::SizeHi,
+        ] {
+            assert_eq!(decoder_reg_after_write(reg, locked, 7), None, "{reg:?}");
+            assert_eq!(
+                decoder_reg_after_write(reg, DecoderCtrl::new(), 7),
+                Some(7),
+                "{reg:?}"
+            );
+        }
+        for reg in [
+            DecoderReg::TargetListLo,
+            DecoderReg::TargetListHi,
+            DecoderReg::Reserved,
+        ] {
+            assert_eq!(decoder_reg_after_write(reg, locked, 7), Some(7), "{reg:?}");
+        }
+        let ig = DecoderCtrl::new().with_commit(true).with_ig(3);
+        assert_eq!(
+            decoder_reg_after_write(DecoderReg::Ctrl, locked, ig.into_bits()),
+            Some(ctrl_after_write(locked, ig).into_bits())
+        );
+    }
 
     #[test]
     fn a_committed_decoder_honours_only_commit() {

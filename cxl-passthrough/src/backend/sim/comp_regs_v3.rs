@@ -6,7 +6,7 @@ use super::config::Errno;
 use super::hdm::HdmRegs;
 use super::layout::HDM_CM_OFFSET;
 use crate::regs::component::{CM_OFFSET, COMPONENT_BLOCK_SIZE};
-use crate::regs::hdm::{DecoderCtrl, DecoderReg, HdmField, HdmGlobalControl};
+use crate::regs::hdm::{HdmField, HdmGlobalControl};
 use crate::uapi::v3_shadow;
 
 /// Block offset of the HDM decoder capability.
@@ -78,22 +78,8 @@ impl V3Comp {
             HdmField::GlobalControl => self.hdm.global = HdmGlobalControl::from_bits(v),
             HdmField::Decoder(n, reg) => {
                 let cur = self.hdm.ctrl(n);
-                match reg {
-                    DecoderReg::BaseLo
-                    | DecoderReg::BaseHi
-                    | DecoderReg::SizeLo
-                    | DecoderReg::SizeHi => {
-                        if v3_shadow::range_write_allowed(cur) {
-                            self.hdm.set(n, reg, v);
-                        }
-                    }
-                    DecoderReg::Ctrl => {
-                        let new = v3_shadow::ctrl_after_write(cur, DecoderCtrl::from_bits(v));
-                        self.hdm.set(n, reg, new.into_bits());
-                    }
-                    DecoderReg::TargetListLo | DecoderReg::TargetListHi | DecoderReg::Reserved => {
-                        self.hdm.set(n, reg, v)
-                    }
+                if let Some(v) = v3_shadow::decoder_reg_after_write(reg, cur, v) {
+                    self.hdm.set(n, reg, v);
                 }
             }
         }
