@@ -1,10 +1,11 @@
 //! The KVM requests the facade makes: open `/dev/kvm`, `KVM_CREATE_VM` (a scratch VM to
 //! ask VM-scoped questions) and `KVM_CHECK_EXTENSION`.
 
-use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use super::{cvt, open_rw};
 
 /// `KVM_CREATE_VM`: `_IO(KVMIO, 0x01)`.
 const KVM_CREATE_VM: u64 = 0xae01;
@@ -13,12 +14,7 @@ const KVM_CHECK_EXTENSION: u64 = 0xae03;
 
 /// Opens `/dev/kvm` read-write with `O_CLOEXEC`.
 pub fn open_kvm() -> io::Result<OwnedFd> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open("/dev/kvm")?;
-    Ok(OwnedFd::from(f))
+    open_rw(Path::new("/dev/kvm"))
 }
 
 /// `KVM_CREATE_VM` with the default machine type (0) on the system fd `kvm`; returns the
@@ -26,10 +22,7 @@ pub fn open_kvm() -> io::Result<OwnedFd> {
 pub fn create_vm(kvm: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     // SAFETY: KVM_CREATE_VM takes its argument (the machine type) by value and writes no
     // user memory; `kvm` is a valid borrowed descriptor.
-    let ret = unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CREATE_VM as _, 0 as libc::c_ulong) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let ret = cvt(unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CREATE_VM as _, 0 as libc::c_ulong) })?;
     // SAFETY: on success KVM_CREATE_VM returns a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(ret) })
 }
@@ -41,10 +34,5 @@ pub fn check_extension(kvm: BorrowedFd<'_>, cap: u64) -> io::Result<i32> {
         libc::c_ulong::try_from(cap).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: KVM_CHECK_EXTENSION takes its argument by value and writes no user memory;
     // `kvm` is a valid borrowed descriptor (a non-KVM fd answers ENOTTY).
-    let ret = unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CHECK_EXTENSION as _, cap) };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    cvt(unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CHECK_EXTENSION as _, cap) })
 }

@@ -11,13 +11,14 @@
 //! before handing a pointer to the kernel.
 
 use std::ffi::CStr;
-use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use vfio_bindings::bindings::vfio as vb;
+
+use super::cvt;
 
 /// The kernel's `_IO(type, nr)`: no direction bits and no size bits.
 pub const fn io(ty: u32, nr: u32) -> u64 {
@@ -200,14 +201,6 @@ pub trait VfioSys: Send + Sync {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealVfioSys;
 
-fn cvt(ret: libc::c_int) -> io::Result<i32> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 /// Runs `f` on a borrowed fd as a `File` without closing it.
 fn with_file<T>(fd: BorrowedFd<'_>, f: impl FnOnce(&std::fs::File) -> T) -> T {
     // SAFETY: `fd` is a valid open descriptor for the lifetime of the borrow; the
@@ -218,12 +211,7 @@ fn with_file<T>(fd: BorrowedFd<'_>, f: impl FnOnce(&std::fs::File) -> T) -> T {
 
 impl VfioSys for RealVfioSys {
     fn open(&self, path: &Path) -> io::Result<OwnedFd> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)?;
-        Ok(OwnedFd::from(f))
+        super::open_rw(path)
     }
 
     fn ioctl_val(&self, fd: BorrowedFd<'_>, request: u64, arg: u64) -> io::Result<i32> {
